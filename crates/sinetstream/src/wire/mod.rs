@@ -1,0 +1,1 @@
+//! The SINETStream message wire format (to be written).
