@@ -67,7 +67,12 @@ impl<'a> Params<'a> {
         );
     }
 
-    fn typed<T>(&self, key: &str, expected: &str, f: impl FnOnce(&'a Value) -> Option<T>) -> Option<T> {
+    fn typed<T>(
+        &self,
+        key: &str,
+        expected: &str,
+        f: impl FnOnce(&'a Value) -> Option<T>,
+    ) -> Option<T> {
         match self.map.get(key)? {
             Value::Null => None,
             v => match f(v) {

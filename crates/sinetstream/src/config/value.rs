@@ -299,7 +299,11 @@ mod tests {
             ("x".to_owned(), Value::Int(1)),
             (
                 "tls".to_owned(),
-                Value::Map([("ca_certs".to_owned(), Value::from("a"))].into_iter().collect()),
+                Value::Map(
+                    [("ca_certs".to_owned(), Value::from("a"))]
+                        .into_iter()
+                        .collect(),
+                ),
             ),
         ]
         .into_iter()
@@ -308,7 +312,11 @@ mod tests {
             ("x".to_owned(), Value::Int(2)),
             (
                 "tls".to_owned(),
-                Value::Map([("certfile".to_owned(), Value::from("c"))].into_iter().collect()),
+                Value::Map(
+                    [("certfile".to_owned(), Value::from("c"))]
+                        .into_iter()
+                        .collect(),
+                ),
             ),
         ]
         .into_iter()

@@ -1,0 +1,181 @@
+//! Reader/writer metrics, as SINETStream 1.10 defines them.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::config::Map;
+
+/// A snapshot of a reader's or writer's counters (Python `reader.metrics`).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// When counting started (seconds since the epoch).
+    pub start_time: f64,
+    /// The last update (seconds since the epoch).
+    pub end_time: f64,
+    /// Messages sent or received.
+    pub msg_count_total: u64,
+    /// Bytes of values before compression.
+    pub msg_uncompressed_bytes_total: u64,
+    /// Bytes of values after compression.
+    pub msg_compressed_bytes_total: u64,
+    /// Bytes on the wire.
+    pub msg_bytes_total: u64,
+    /// Smallest message on the wire, if any.
+    pub msg_size_min: Option<u64>,
+    /// Largest message on the wire, if any.
+    pub msg_size_max: Option<u64>,
+    /// Errors counted.
+    pub error_count_total: u64,
+    /// The backend's own metrics, if it keeps any.
+    pub raw: Option<Map>,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let now = now_secs();
+        Metrics {
+            start_time: now,
+            end_time: now,
+            msg_count_total: 0,
+            msg_uncompressed_bytes_total: 0,
+            msg_compressed_bytes_total: 0,
+            msg_bytes_total: 0,
+            msg_size_min: None,
+            msg_size_max: None,
+            error_count_total: 0,
+            raw: None,
+        }
+    }
+
+    /// Seconds between start and the last update.
+    pub fn time(&self) -> f64 {
+        self.end_time - self.start_time
+    }
+
+    /// `start_time` in milliseconds.
+    pub fn start_time_ms(&self) -> f64 {
+        self.start_time * 1000.0
+    }
+
+    /// `end_time` in milliseconds.
+    pub fn end_time_ms(&self) -> f64 {
+        self.end_time * 1000.0
+    }
+
+    /// Messages per second.
+    pub fn msg_count_rate(&self) -> f64 {
+        rate(self.msg_count_total as f64, self.time())
+    }
+
+    /// Wire bytes per second.
+    pub fn msg_bytes_rate(&self) -> f64 {
+        rate(self.msg_bytes_total as f64, self.time())
+    }
+
+    /// Errors per second.
+    pub fn error_count_rate(&self) -> f64 {
+        rate(self.error_count_total as f64, self.time())
+    }
+
+    /// Compressed / uncompressed bytes (1.0 when nothing was counted).
+    pub fn msg_compression_ratio(&self) -> f64 {
+        if self.msg_uncompressed_bytes_total == 0 {
+            1.0
+        } else {
+            self.msg_compressed_bytes_total as f64 / self.msg_uncompressed_bytes_total as f64
+        }
+    }
+
+    /// Mean wire size of a message.
+    pub fn msg_size_avg(&self) -> f64 {
+        if self.msg_count_total == 0 {
+            0.0
+        } else {
+            self.msg_bytes_total as f64 / self.msg_count_total as f64
+        }
+    }
+}
+
+fn rate(n: f64, t: f64) -> f64 {
+    if t == 0.0 { 0.0 } else { n / t }
+}
+
+fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The live counters behind [`Metrics`]; shared between a handle and its I/O path.
+#[derive(Debug)]
+pub(crate) struct IoMetrics {
+    m: std::sync::Mutex<Metrics>,
+}
+
+impl Default for IoMetrics {
+    fn default() -> Self {
+        IoMetrics {
+            m: std::sync::Mutex::new(Metrics::new()),
+        }
+    }
+}
+
+impl IoMetrics {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Metrics> {
+        // A panic elsewhere must not make metrics unusable: the counters are plain numbers.
+        self.m
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn update(&self, wire_len: usize, compressed_len: usize, uncompressed_len: usize) {
+        let mut m = self.lock();
+        m.end_time = now_secs();
+        m.msg_count_total += 1;
+        m.msg_uncompressed_bytes_total += uncompressed_len as u64;
+        m.msg_compressed_bytes_total += compressed_len as u64;
+        m.msg_bytes_total += wire_len as u64;
+        let len = wire_len as u64;
+        m.msg_size_min = Some(m.msg_size_min.map_or(len, |x| x.min(len)));
+        m.msg_size_max = Some(m.msg_size_max.map_or(len, |x| x.max(len)));
+    }
+
+    pub(crate) fn update_err(&self) {
+        let mut m = self.lock();
+        m.end_time = now_secs();
+        m.error_count_total += 1;
+    }
+
+    pub(crate) fn snapshot(&self) -> Metrics {
+        self.lock().clone()
+    }
+
+    pub(crate) fn reset(&self) {
+        *self.lock() = Metrics::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_and_rates() {
+        let io = IoMetrics::default();
+        assert_eq!(io.snapshot().msg_size_min, None);
+        io.update(30, 10, 20);
+        io.update(50, 20, 40);
+        io.update_err();
+        let m = io.snapshot();
+        assert_eq!(m.msg_count_total, 2);
+        assert_eq!(m.msg_bytes_total, 80);
+        assert_eq!(m.msg_size_min, Some(30));
+        assert_eq!(m.msg_size_max, Some(50));
+        assert_eq!(m.error_count_total, 1);
+        assert!((m.msg_compression_ratio() - 0.5).abs() < 1e-9);
+        assert!((m.msg_size_avg() - 40.0).abs() < 1e-9);
+        io.reset();
+        assert_eq!(io.snapshot().msg_count_total, 0);
+    }
+}
