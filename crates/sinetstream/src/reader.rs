@@ -74,15 +74,19 @@ impl MessageReader {
         let setup = Setup::new(b.service.as_deref(), &b.source, &b.args, true)?;
         let config = &setup.config;
         let service = config.service();
-        // Topics: the argument, then `topics`, then `topic` (SINETStream's order).
-        let p = config.common();
-        let source = ["topics", "topic"].into_iter().find_map(|k| {
-            p.raw(k)
-                .filter(|v| !matches!(v, Value::Null))
-                .map(|v| (k, v))
-        });
+        // Topics: the argument, then `topics`, then `topic` (SINETStream's order). The
+        // constructor's own topic(s) come first, whichever key it used, so that
+        // `.topic(t)` beats a file's `topics`.
+        let find = |p: crate::config::Params<'_>| {
+            ["topics", "topic"].into_iter().find_map(move |k| {
+                p.raw(k)
+                    .filter(|v| !matches!(v, Value::Null))
+                    .map(|v| (k, v.clone()))
+            })
+        };
+        let source = find(config.args()).or_else(|| find(config.common()));
         let topics = match source {
-            Some((k, v)) => topic_list(service, k, v)?,
+            Some((k, v)) => topic_list(service, k, &v)?,
             None => Vec::new(),
         };
         if topics.is_empty() {

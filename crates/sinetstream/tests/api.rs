@@ -320,6 +320,13 @@ fn reader_topics_argument_then_topics_then_topic() {
         .build()
         .expect("reader");
     assert_eq!(r.topics(), ["c"]);
+    // A constructor topic beats the file's topics.
+    let r = MessageReader::builder("svc")
+        .config_text(memory_cfg("svc", "  topics: [a, b]\n"))
+        .topic("mine")
+        .build()
+        .expect("reader");
+    assert_eq!(r.topics(), ["mine"]);
 }
 
 /// What the recorder saw: consistency, backend-view qos, constructor qos, common tls ca_certs.

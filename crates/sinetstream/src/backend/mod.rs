@@ -19,6 +19,8 @@ use crate::consistency::Consistency;
 use crate::error::{Error, Result};
 
 pub mod memory;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 
 /// What a backend gets to open a reader or writer.
 #[derive(Debug)]
@@ -172,6 +174,8 @@ type Registry = RwLock<HashMap<String, Arc<dyn Backend>>>;
 static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
     let mut m: HashMap<String, Arc<dyn Backend>> = HashMap::new();
     m.insert("memory".into(), Arc::new(memory::MemoryBackend));
+    #[cfg(feature = "mqtt")]
+    m.insert("mqtt".into(), Arc::new(mqtt::MqttBackend));
     RwLock::new(m)
 });
 
