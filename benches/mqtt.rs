@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, MqttOptions as RumqttOptions, Packet, QoS as RQoS};
-use sinetstream_benches::{Row, percentile, print_table};
+use sinetstream_benches::{Row, percentile, print_table, process_cpu};
 use sinetstream_e2e::brokers::{mosquitto, unique_topic};
 use sinetstream_mqtt::{MqttClient, MqttOptions, QoS};
 
@@ -150,6 +150,62 @@ async fn rumqttc_throughput(n: usize, qos: RQoS) -> f64 {
     n as f64 / secs
 }
 
+/// QoS 1 publishes to a topic nobody reads: publish→PUBACK throughput of the client alone.
+async fn ours_pub_only(n: usize) -> f64 {
+    let topic = unique_topic("bench-po-ours");
+    let (c, _) = MqttClient::connect(our_opts(&format!("bo-po-{}", rand_id())))
+        .await
+        .expect("publisher");
+    let payload = bytes::Bytes::from(vec![b'x'; PAYLOAD]);
+    let t0 = Instant::now();
+    let mut handles = Vec::with_capacity(n);
+    for _ in 0..n {
+        handles.push(
+            c.publish(topic.as_str(), QoS::AtLeastOnce, false, payload.clone())
+                .await
+                .expect("publish"),
+        );
+    }
+    for h in handles {
+        h.await.expect("ack");
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    c.disconnect().await.ok();
+    n as f64 / secs
+}
+
+async fn rumqttc_pub_only(n: usize) -> f64 {
+    let topic = unique_topic("bench-po-rumqttc");
+    let (c, mut el) = AsyncClient::new(rumqttc_opts(&format!("br-po-{}", rand_id())), 10_000);
+    loop {
+        if let Event::Incoming(Packet::ConnAck(_)) = el.poll().await.expect("poll") {
+            break;
+        }
+    }
+    let payload = vec![b'x'; PAYLOAD];
+    let t0 = Instant::now();
+    let acks = tokio::spawn(async move {
+        let mut acked = 0;
+        while acked < n {
+            match el.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
+                Ok(_) => {}
+                Err(e) => panic!("rumqttc: {e}"),
+            }
+        }
+        el
+    });
+    for _ in 0..n {
+        c.publish(topic.as_str(), RQoS::AtLeastOnce, false, payload.clone())
+            .await
+            .expect("publish");
+    }
+    let _el = acks.await.expect("acks");
+    let secs = t0.elapsed().as_secs_f64();
+    c.disconnect().await.ok();
+    n as f64 / secs
+}
+
 /// Round trips: publish one message, wait for it on the same client's subscription.
 async fn ours_rtt(k: usize) -> Vec<Duration> {
     let topic = unique_topic("rtt-ours");
@@ -256,7 +312,11 @@ async fn facade_throughput(n: usize) -> f64 {
 fn rand_id() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn main() {
@@ -273,20 +333,40 @@ fn main() {
         rumqttc_throughput(n / 10, RQoS::AtLeastOnce).await;
 
         let mut rows = Vec::new();
+        // Each figure: best of three alternating runs, to damp noise on a shared 2-core machine;
+        // CPU per message is the whole process's CPU time over the run (clients, not broker).
+        let mut cpu_rows = Vec::new();
         for (label, q, rq) in [
-            ("QoS 0 publish→receive", QoS::AtMostOnce, RQoS::AtMostOnce),
+            (
+                "QoS 0 publish→receive",
+                Some(QoS::AtMostOnce),
+                RQoS::AtMostOnce,
+            ),
             (
                 "QoS 1 publish→ack+receive",
-                QoS::AtLeastOnce,
+                Some(QoS::AtLeastOnce),
                 RQoS::AtLeastOnce,
             ),
+            ("QoS 1 publish→ack, no subscriber", None, RQoS::AtLeastOnce),
         ] {
-            // Alternate and take the best of three, to damp noise on a shared 2-core machine.
-            let mut o = 0f64;
-            let mut r = 0f64;
+            let (mut o, mut r) = (0f64, 0f64);
+            let (mut oc, mut rc) = (f64::MAX, f64::MAX);
             for _ in 0..3 {
-                o = o.max(ours_throughput(n, q).await);
-                r = r.max(rumqttc_throughput(n, rq).await);
+                let c0 = process_cpu();
+                let x = match q {
+                    Some(q) => ours_throughput(n, q).await,
+                    None => ours_pub_only(n).await,
+                };
+                let c1 = process_cpu();
+                let y = match q {
+                    Some(_) => rumqttc_throughput(n, rq).await,
+                    None => rumqttc_pub_only(n).await,
+                };
+                let c2 = process_cpu();
+                o = o.max(x);
+                r = r.max(y);
+                oc = oc.min((c1 - c0).as_secs_f64() * 1e6 / n as f64);
+                rc = rc.min((c2 - c1).as_secs_f64() * 1e6 / n as f64);
             }
             rows.push(Row {
                 name: format!("{label}, {PAYLOAD} B"),
@@ -295,7 +375,15 @@ fn main() {
                 reference: r,
                 higher_is_better: true,
             });
+            cpu_rows.push(Row {
+                name: format!("client CPU per message, {label}"),
+                unit: "µs",
+                ours: oc,
+                reference: rc,
+                higher_is_better: false,
+            });
         }
+        rows.extend(cpu_rows);
         let ro = ours_rtt(k).await;
         let rr = rumqttc_rtt(k).await;
         for (p, name) in [(50.0, "round trip p50"), (99.0, "round trip p99")] {
