@@ -228,7 +228,7 @@ fn load_url(url: &str) -> Result<Option<ConfigFile>> {
     }
     if url.starts_with("https://") {
         let text = crate::config::fetch::https_text(url)?;
-        return ConfigFile::parse(&text, url).map(Some);
+        return ConfigFile::parse(&text, crate::config::fetch::redact(url)).map(Some);
     }
     Err(Error::NoConfig(format!(
         "{CONFIG_URL_ENV}={url}: only file:// and https:// URLs are supported"

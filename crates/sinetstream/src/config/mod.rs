@@ -5,7 +5,7 @@
 //! `type_spec` in v3) load.
 
 pub mod brokers;
-pub(crate) mod fetch;
+pub mod fetch;
 pub mod file;
 pub mod inline;
 pub mod params;
