@@ -327,6 +327,15 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("facade") {
+        // For profiling the facade path alone.
+        rt.block_on(async {
+            for _ in 0..3 {
+                println!("facade: {:.0} msg/s", facade_throughput(n).await);
+            }
+        });
+        return;
+    }
     rt.block_on(async {
         // Warm up both clients and the broker once.
         ours_throughput(n / 10, QoS::AtLeastOnce).await;

@@ -22,6 +22,8 @@ use crate::state::{Event, MqttState, Outgoing};
 /// Messages read from the socket but not yet taken by the application; past this the loop
 /// stops reading, so a slow consumer slows the broker down instead of growing memory.
 const DELIVER_HIGH_WATER: usize = 1024;
+/// Free room kept in the receive buffer before each read.
+const READ_CHUNK: usize = 64 * 1024;
 /// Requests taken from the channel per loop turn, so that one write carries many packets.
 const REQUEST_BATCH: usize = 256;
 
@@ -213,7 +215,11 @@ impl EventLoop {
             .resume(est.session_present, &mut out, &mut events);
         self.events(&mut events);
         let keep_alive = self.opts.keep_alive;
-        let mut ping_at = Instant::now() + keep_alive;
+        // One timer for the session, re-armed only when it fires: resetting it on every write
+        // would touch the timer wheel once per packet.
+        let mut last_write = Instant::now();
+        let ping = tokio::time::sleep_until(last_write + keep_alive);
+        tokio::pin!(ping);
         // Packets may already be buffered (sent right after the CONNACK).
         if let Err(e) = self.decode_all(&mut rbuf, &mut out, &mut events) {
             return End::Lost(e);
@@ -224,7 +230,7 @@ impl EventLoop {
                 if let Err(e) = self.write(&mut wr, &mut wbuf, &mut out).await {
                     return End::Lost(e);
                 }
-                ping_at = Instant::now() + keep_alive;
+                last_write = Instant::now();
             }
             if self.abandoned || (self.closing.is_some() && self.state.is_idle()) {
                 self.goodbye(&mut wr, &mut wbuf).await;
@@ -233,11 +239,15 @@ impl EventLoop {
             let reading = self.deliver.len() < DELIVER_HIGH_WATER;
             let taking = self.closing.is_none() && self.window_has_room();
             let delivering = !self.deliver.is_empty();
+            // Without spare room `read_buf` would read a few dozen bytes per system call.
+            if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
+                rbuf.reserve(READ_CHUNK);
+            }
             let wake = tokio::select! {
                 r = rd.read_buf(&mut rbuf), if reading => Wake::Read(r),
                 r = self.requests.recv(), if taking => Wake::Request(r),
                 p = self.messages.clone().reserve_owned(), if delivering => Wake::Deliver(p.ok()),
-                _ = tokio::time::sleep_until(ping_at), if !keep_alive.is_zero() => Wake::Ping,
+                _ = &mut ping, if !keep_alive.is_zero() => Wake::Ping,
             };
             match wake {
                 Wake::Read(Ok(0)) => return End::Lost(self.lost("closed by the broker")),
@@ -264,15 +274,33 @@ impl EventLoop {
                     if let Some(m) = self.deliver.pop_front() {
                         permit.send(m);
                     }
+                    // Hand over all that fits now: one loop turn per message costs more than
+                    // the message.
+                    while !self.deliver.is_empty() {
+                        match self.messages.try_reserve() {
+                            Ok(p) => {
+                                if let Some(m) = self.deliver.pop_front() {
+                                    p.send(m);
+                                }
+                            }
+                            Err(_) => break,
+                        }
+                    }
                 }
                 // Nobody reads messages: drop them rather than stall the session.
                 Wake::Deliver(None) => self.deliver.clear(),
                 Wake::Ping => {
-                    match self.state.ping() {
-                        Ok(p) => out.push(p),
-                        Err(e) => return End::Lost(self.lost(e)),
+                    let due = last_write + keep_alive;
+                    if due > Instant::now() {
+                        // Something was written since the timer was armed: no ping needed yet.
+                        ping.as_mut().reset(due);
+                    } else {
+                        match self.state.ping() {
+                            Ok(p) => out.push(p),
+                            Err(e) => return End::Lost(self.lost(e)),
+                        }
+                        ping.as_mut().reset(Instant::now() + keep_alive);
                     }
-                    ping_at = Instant::now() + keep_alive;
                 }
             }
             self.events(&mut events);
