@@ -2,6 +2,7 @@
 //! (`openssl s_server -WWW`, with the project's throw-away test CA). One test in its own binary:
 //! it sets process environment variables.
 #![allow(unsafe_code)] // edition 2024 env::set_var; this binary runs one test
+#![cfg(feature = "https-config")]
 
 use std::net::TcpListener;
 use std::path::Path;

@@ -9,6 +9,7 @@ pub mod fetch;
 pub mod file;
 pub mod inline;
 pub mod params;
+pub mod secret;
 pub mod service;
 pub mod tls;
 pub mod value;

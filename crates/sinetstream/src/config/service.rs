@@ -3,6 +3,7 @@
 use super::file::{ConfigFile, ConfigSource};
 use super::inline::InlineFiles;
 use super::params::Params;
+use super::secret;
 use super::value::{Map, Value};
 use crate::error::Result;
 
@@ -69,16 +70,23 @@ impl ServiceConfig {
         service: String,
         version: u8,
         origin: &str,
-        block: Map,
+        mut block: Map,
         defaults: &Map,
         args: &Map,
     ) -> Result<ServiceConfig> {
+        // `!sinetstream/encrypted` values become their plaintexts before anything reads them.
+        let mut args = args.clone();
+        {
+            // The private key, if it was read, is zeroized at the end of this block.
+            let mut secrets = secret::Decryptor::new(&service);
+            secrets.decrypt_map(&mut block)?;
+            secrets.decrypt_map(&mut args)?;
+        }
         let mut merged = defaults.clone();
         merged.merge_from(&block);
-        merged.merge_from(args);
+        merged.merge_from(&args);
         let mut inline_files = InlineFiles::default();
         inline_files.materialize(&service, &mut merged)?;
-        let mut args = args.clone();
         inline_files.materialize(&service, &mut args)?;
 
         let backend = if version >= 3 {

@@ -418,7 +418,7 @@ impl Cipher {
 
 /// The length of the data without its PKCS#7 padding (PyCryptodome's `unpad` rules).
 fn pkcs7_unpad_len(buf: &[u8]) -> Option<usize> {
-    if buf.is_empty() || buf.len() % BLOCK != 0 {
+    if buf.is_empty() || !buf.len().is_multiple_of(BLOCK) {
         return None;
     }
     let n = usize::from(*buf.last()?);
@@ -451,7 +451,7 @@ where
 {
     match mode {
         CipherMode::Cbc => {
-            if buf.len() % BLOCK != 0 {
+            if !buf.len().is_multiple_of(BLOCK) {
                 return Err(if encrypt {
                     invalid(format!(
                         "AES-CBC without padding needs a multiple of {BLOCK} bytes, got {}; \
