@@ -1,0 +1,363 @@
+//! The record accumulator: per-partition batches between `send` and the
+//! sender task.
+//!
+//! `send` appends to the partition's open batch; the sender closes batches
+//! (full, lingered long enough, or flushed), moves them to the partition's
+//! ready queue and takes them from its front. Retried batches go back to
+//! the front in sequence order, so a partition's records keep their order.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::time::Instant;
+
+use super::RecordMetadata;
+use super::idempotence::seq_distance;
+use super::partitioner::Sticky;
+use crate::error::{KafkaError, Result};
+use crate::records::{BATCH_OVERHEAD, BatchRecord, ProducerIdentity};
+
+/// Where a record's delivery result goes.
+pub(crate) type Delivery = oneshot::Sender<Result<RecordMetadata>>;
+
+/// A topic partition; the topic name is shared by all its batches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct TopicPartition {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: i32,
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// Records bound for one partition, sent (and retried) as one unit.
+pub(crate) struct Batch {
+    /// Creation order; `flush` waits for ids below a mark.
+    pub(crate) id: u64,
+    pub(crate) tp: TopicPartition,
+    pub(crate) records: Vec<BatchRecord>,
+    pub(crate) deliveries: Vec<Delivery>,
+    /// Upper bound of the encoded size.
+    pub(crate) size: usize,
+    /// Buffer memory held until the batch completes.
+    pub(crate) permit: Option<OwnedSemaphorePermit>,
+    pub(crate) created: Instant,
+    pub(crate) attempts: u32,
+    pub(crate) retry_at: Option<Instant>,
+    /// Producer id, epoch and base sequence, fixed at the first send of an
+    /// idempotent batch and kept for its retries.
+    pub(crate) identity: Option<ProducerIdentity>,
+    /// The encoded batch, reused by retries with the same identity.
+    pub(crate) encoded: Option<(ProducerIdentity, Bytes)>,
+}
+
+impl Batch {
+    fn new(id: u64, tp: TopicPartition, now: Instant) -> Batch {
+        Batch {
+            id,
+            tp,
+            records: Vec::new(),
+            deliveries: Vec::new(),
+            size: BATCH_OVERHEAD,
+            permit: None,
+            created: now,
+            attempts: 0,
+            retry_at: None,
+            identity: None,
+            encoded: None,
+        }
+    }
+
+    /// The base sequence, for idempotent batches already sent once.
+    pub(crate) fn base_sequence(&self) -> Option<i32> {
+        self.identity.map(|i| i.base_sequence)
+    }
+
+    /// Resolves every record's delivery future. `base_offset` is -1 when
+    /// unknown (acks=0, duplicates); `log_append_time` is -1 unless the
+    /// topic uses LogAppendTime.
+    pub(crate) fn succeed(self, base_offset: i64, log_append_time: i64) {
+        for (i, (d, r)) in self.deliveries.into_iter().zip(&self.records).enumerate() {
+            let offset = if base_offset >= 0 {
+                base_offset + i as i64
+            } else {
+                -1
+            };
+            let timestamp = if log_append_time >= 0 {
+                log_append_time
+            } else {
+                r.timestamp
+            };
+            let _ = d.send(Ok(RecordMetadata {
+                topic: self.tp.topic.to_string(),
+                partition: self.tp.partition,
+                offset,
+                timestamp,
+            }));
+        }
+    }
+
+    /// Fails every record's delivery future with `err`.
+    pub(crate) fn fail(self, err: &KafkaError) {
+        for d in self.deliveries {
+            let _ = d.send(Err(err.clone()));
+        }
+    }
+}
+
+/// One partition's queue.
+#[derive(Default)]
+pub(crate) struct PartitionState {
+    /// The batch `send` appends to.
+    pub(crate) open: Option<Batch>,
+    /// Closed batches, in the order they must be sent.
+    pub(crate) ready: VecDeque<Batch>,
+    /// Batches of this partition awaiting a response.
+    pub(crate) in_flight: usize,
+    /// Sequence number of the next new idempotent batch.
+    pub(crate) next_sequence: i32,
+    /// First sequence the broker has not acknowledged: a batch failing with
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER that starts above this only waits for
+    /// an earlier batch's retry; one that starts here is a real gap.
+    pub(crate) acked_sequence: i32,
+}
+
+impl PartitionState {
+    /// Puts a batch to retry back in its place: in sequence order before any
+    /// batch never sent, or at the front when not idempotent.
+    pub(crate) fn requeue(&mut self, b: Batch) {
+        match b.base_sequence() {
+            None => self.ready.push_front(b),
+            Some(seq) => {
+                let acked = self.acked_sequence;
+                let pos = self
+                    .ready
+                    .iter()
+                    .position(|o| {
+                        o.base_sequence()
+                            .is_none_or(|s| seq_distance(acked, s) > seq_distance(acked, seq))
+                    })
+                    .unwrap_or(self.ready.len());
+                self.ready.insert(pos, b);
+            }
+        }
+    }
+}
+
+/// See the module docs.
+#[derive(Default)]
+pub(crate) struct Accumulator {
+    pub(crate) partitions: HashMap<TopicPartition, PartitionState>,
+    sticky: HashMap<Arc<str>, Sticky>,
+    topics: HashMap<String, Arc<str>>,
+    next_batch_id: u64,
+    /// Ids of batches not yet completed.
+    pub(crate) incomplete: BTreeSet<u64>,
+    /// Open batches with a smaller id are sent without waiting for linger.
+    pub(crate) flush_upto: u64,
+    /// No more appends; send everything now.
+    pub(crate) closing: bool,
+    /// Records whose delivery failed, ever.
+    pub(crate) failed_records: u64,
+    /// Recent failures, tagged with `failed_records` before them.
+    pub(crate) failures: VecDeque<(u64, KafkaError)>,
+}
+
+/// How many recent failures `flush` can report from.
+const FAILURE_LOG: usize = 32;
+
+impl Accumulator {
+    pub(crate) fn intern(&mut self, topic: &str) -> Arc<str> {
+        if let Some(t) = self.topics.get(topic) {
+            return Arc::clone(t);
+        }
+        let t: Arc<str> = Arc::from(topic);
+        self.topics.insert(topic.to_owned(), Arc::clone(&t));
+        t
+    }
+
+    /// The sticky partition for a keyless record of `topic`, accounting
+    /// `size` bytes to it.
+    pub(crate) fn sticky_partition(
+        &mut self,
+        topic: &Arc<str>,
+        available: &[i32],
+        partitions: usize,
+        size: usize,
+        batch_size: usize,
+    ) -> i32 {
+        let s = self
+            .sticky
+            .entry(Arc::clone(topic))
+            .or_insert_with(|| Sticky::new(available, partitions, None));
+        // The partition count may have grown or shrunk since the choice.
+        if usize::try_from(s.partition()).map_or(true, |p| p >= partitions) {
+            *s = Sticky::new(available, partitions, None);
+        }
+        let p = s.partition();
+        if s.add(size, batch_size) {
+            *s = Sticky::new(available, partitions, Some(p));
+        }
+        p
+    }
+
+    /// Appends a record; returns whether the sender should look (a batch was
+    /// opened, so a linger timer starts, or one became full).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn append(
+        &mut self,
+        tp: TopicPartition,
+        record: BatchRecord,
+        delivery: Delivery,
+        size: usize,
+        permit: OwnedSemaphorePermit,
+        batch_size: usize,
+        now: Instant,
+    ) -> bool {
+        let mut wake = false;
+        let ps = self.partitions.entry(tp.clone()).or_default();
+        if ps
+            .open
+            .as_ref()
+            .is_some_and(|b| !b.records.is_empty() && b.size + size > batch_size)
+        {
+            if let Some(full) = ps.open.take() {
+                ps.ready.push_back(full);
+            }
+            wake = true;
+        }
+        let batch = match &mut ps.open {
+            Some(b) => b,
+            None => {
+                let id = self.next_batch_id;
+                self.next_batch_id += 1;
+                self.incomplete.insert(id);
+                wake = true;
+                ps.open.insert(Batch::new(id, tp, now))
+            }
+        };
+        batch.records.push(record);
+        batch.deliveries.push(delivery);
+        batch.size += size;
+        match &mut batch.permit {
+            Some(p) => p.merge(permit),
+            None => batch.permit = Some(permit),
+        }
+        if batch.size >= batch_size {
+            if let Some(full) = ps.open.take() {
+                ps.ready.push_back(full);
+            }
+            wake = true;
+        }
+        wake
+    }
+
+    /// The id the next batch will get: `flush` waits for every id below.
+    pub(crate) fn next_batch_id(&self) -> u64 {
+        self.next_batch_id
+    }
+
+    /// Notes that `n` records failed with `err`.
+    pub(crate) fn record_failure(&mut self, n: usize, err: &KafkaError) {
+        if self.failures.len() == FAILURE_LOG {
+            self.failures.pop_front();
+        }
+        self.failures.push_back((self.failed_records, err.clone()));
+        self.failed_records += n as u64;
+    }
+
+    /// The first failure recorded after `failed_records` was `since`.
+    pub(crate) fn first_failure_since(&self, since: u64) -> Option<KafkaError> {
+        self.failures
+            .iter()
+            .find(|(at, _)| *at >= since)
+            .or(self.failures.back())
+            .map(|(_, e)| e.clone())
+    }
+
+    /// Whether nothing is queued or in flight.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.incomplete.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::Semaphore;
+
+    fn rec() -> BatchRecord {
+        BatchRecord {
+            key: None,
+            value: Some(Bytes::from_static(b"0123456789")),
+            headers: Vec::new(),
+            timestamp: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_close_when_full() {
+        let mem = Arc::new(Semaphore::new(1 << 20));
+        let mut acc = Accumulator::default();
+        let tp = TopicPartition {
+            topic: acc.intern("t"),
+            partition: 0,
+        };
+        let now = Instant::now();
+        let mut rxs = Vec::new();
+        for _ in 0..10 {
+            let (tx, rx) = oneshot::channel();
+            rxs.push(rx);
+            let permit = Arc::clone(&mem).try_acquire_many_owned(50).expect("memory");
+            acc.append(tp.clone(), rec(), tx, 50, permit, 200, now);
+        }
+        let ps = &acc.partitions[&tp];
+        // 61 + 50 + 50 fits 200, a third record would not; the last batch
+        // stays open for more.
+        assert_eq!(ps.ready.len(), 4);
+        assert!(ps.ready.iter().all(|b| b.records.len() == 2));
+        assert_eq!(ps.open.as_ref().map(|b| b.records.len()), Some(2));
+        assert_eq!(acc.incomplete.len(), 5);
+        assert_eq!(mem.available_permits(), (1 << 20) - 500);
+        let b = acc
+            .partitions
+            .get_mut(&tp)
+            .and_then(|p| p.ready.pop_front())
+            .expect("batch");
+        b.succeed(100, -1);
+        let first = rxs.remove(0).await.expect("sent").expect("ok");
+        assert_eq!((first.partition, first.offset), (0, 100));
+        assert_eq!(rxs.remove(0).await.expect("sent").expect("ok").offset, 101);
+        assert_eq!(mem.available_permits(), (1 << 20) - 400);
+    }
+
+    #[test]
+    fn requeue_keeps_sequence_order() {
+        let tp = TopicPartition {
+            topic: Arc::from("t"),
+            partition: 0,
+        };
+        let now = Instant::now();
+        let mut ps = PartitionState::default();
+        let with_seq = |id, seq| {
+            let mut b = Batch::new(id, tp.clone(), now);
+            b.identity = Some(ProducerIdentity {
+                producer_id: 1,
+                epoch: 0,
+                base_sequence: seq,
+            });
+            b
+        };
+        ps.ready.push_back(Batch::new(9, tp.clone(), now));
+        ps.requeue(with_seq(3, 30));
+        ps.requeue(with_seq(1, 10));
+        ps.requeue(with_seq(2, 20));
+        let order: Vec<u64> = ps.ready.iter().map(|b| b.id).collect();
+        assert_eq!(order, vec![1, 2, 3, 9]);
+    }
+}

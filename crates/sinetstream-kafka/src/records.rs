@@ -1,0 +1,448 @@
+//! Record batches (message format v2): encoded with kafka-protocol's
+//! encoder and our compression hooks, decoded by our own bounded decoder.
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{
+    Compression as Wire, NO_PARTITION_LEADER_EPOCH, Record, RecordBatchEncoder,
+    RecordEncodeOptions, TimestampType,
+};
+
+use crate::compression::{self, Compression};
+
+/// A record header. Kafka allows repeated keys, but kafka-protocol keeps
+/// headers in a map: with a repeated key, the last value wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Header name.
+    pub key: String,
+    /// Header value (`None` is a null value, distinct from empty).
+    pub value: Option<Bytes>,
+}
+
+impl Header {
+    /// A header with a value.
+    pub fn new(key: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        Header {
+            key: key.into(),
+            value: Some(value.into()),
+        }
+    }
+}
+
+/// What goes into a batch for one record.
+#[derive(Debug, Clone)]
+pub(crate) struct BatchRecord {
+    pub(crate) key: Option<Bytes>,
+    pub(crate) value: Option<Bytes>,
+    pub(crate) headers: Vec<Header>,
+    pub(crate) timestamp: i64,
+}
+
+/// Fixed size of a v2 batch header.
+pub(crate) const BATCH_OVERHEAD: usize = 61;
+
+/// Upper bound of one record's encoded size in a batch, for buffer
+/// accounting: varint lengths and deltas take at most 5 (or 10) bytes each.
+pub(crate) fn record_size_bound(
+    key: Option<&Bytes>,
+    value: Option<&Bytes>,
+    headers: &[Header],
+) -> usize {
+    let h: usize = headers
+        .iter()
+        .map(|h| 10 + h.key.len() + h.value.as_ref().map_or(0, Bytes::len))
+        .sum();
+    // length 5, attributes 1, timestamp delta 10, offset delta 5, key and
+    // value lengths 5 each, header count 5
+    36 + key.map_or(0, Bytes::len) + value.map_or(0, Bytes::len) + h
+}
+
+/// Identity of the batch for idempotence: producer id, epoch and the
+/// sequence number of its first record (`-1, -1, -1` when not idempotent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProducerIdentity {
+    pub(crate) producer_id: i64,
+    pub(crate) epoch: i16,
+    pub(crate) base_sequence: i32,
+}
+
+impl ProducerIdentity {
+    pub(crate) const NONE: ProducerIdentity = ProducerIdentity {
+        producer_id: -1,
+        epoch: -1,
+        base_sequence: -1,
+    };
+}
+
+/// Encodes `records` as one v2 batch.
+pub(crate) fn encode_batch(
+    records: &[BatchRecord],
+    id: ProducerIdentity,
+    compression: Compression,
+) -> Result<Bytes, String> {
+    let converted: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let delta = i32::try_from(i).unwrap_or(i32::MAX);
+            let mut rec = Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
+                producer_id: id.producer_id,
+                producer_epoch: id.epoch,
+                timestamp_type: TimestampType::Creation,
+                offset: i64::from(delta),
+                // The encoder splits batches where offset - sequence changes
+                // and derives the base sequence from the first record, so the
+                // sequence must advance with the offset even when there is
+                // none (-1, 0, 1, ... keeps the batch whole with base -1).
+                sequence: id.base_sequence.wrapping_add(delta),
+                timestamp: r.timestamp,
+                key: r.key.clone(),
+                value: r.value.clone(),
+                headers: Default::default(),
+            };
+            for h in &r.headers {
+                rec.headers
+                    .insert(StrBytes::from_string(h.key.clone()), h.value.clone());
+            }
+            rec
+        })
+        .collect();
+    let size: usize = records
+        .iter()
+        .map(|r| record_size_bound(r.key.as_ref(), r.value.as_ref(), &r.headers))
+        .sum();
+    let mut buf = BytesMut::with_capacity(BATCH_OVERHEAD + size);
+    let opts = RecordEncodeOptions {
+        version: 2,
+        compression: compression.wire(),
+    };
+    RecordBatchEncoder::encode_with_custom_compression(
+        &mut buf,
+        &converted,
+        &opts,
+        Some(compression::compress),
+    )
+    .map_err(|e| format!("cannot encode record batch: {e}"))?;
+    Ok(buf.freeze())
+}
+
+/// One decoded record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DecodedRecord {
+    pub(crate) offset: i64,
+    pub(crate) timestamp: i64,
+    pub(crate) key: Option<Bytes>,
+    pub(crate) value: Option<Bytes>,
+    /// In wire order, repeated keys kept.
+    pub(crate) headers: Vec<Header>,
+}
+
+/// One decoded record batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DecodedBatch {
+    pub(crate) base_offset: i64,
+    pub(crate) last_offset_delta: i32,
+    pub(crate) producer_id: i64,
+    pub(crate) producer_epoch: i16,
+    pub(crate) base_sequence: i32,
+    pub(crate) compression: Wire,
+    pub(crate) log_append_time: bool,
+    pub(crate) transactional: bool,
+    pub(crate) control: bool,
+    pub(crate) records: Vec<DecodedRecord>,
+}
+
+/// Decodes every complete batch of `data` (a Fetch response's `records`),
+/// decompressing at most `limit` bytes per batch. A truncated batch at the
+/// end (brokers cut responses at the fetch size) is ignored.
+///
+/// Ours rather than kafka-protocol's decoder, which sizes vectors from the
+/// counts in the data (record and header counts): a corrupt batch could
+/// make it request gigabytes and abort the process. Here every count is
+/// checked against the bytes that could hold it before anything is
+/// allocated, and repeated header keys are kept.
+pub(crate) fn decode_batches(mut data: Bytes, limit: usize) -> Result<Vec<DecodedBatch>, String> {
+    let mut batches = Vec::new();
+    loop {
+        if data.remaining() < BATCH_OVERHEAD {
+            break;
+        }
+        let len = i32::from_be_bytes([data[8], data[9], data[10], data[11]]);
+        let Ok(len) = usize::try_from(len) else {
+            return Err(format!("negative batch length {len}"));
+        };
+        if len < BATCH_OVERHEAD - 12 {
+            return Err(format!("batch length {len} is shorter than a batch header"));
+        }
+        if data.remaining() - 12 < len {
+            break;
+        }
+        let one = data.split_to(12 + len);
+        batches.push(decode_batch(one, limit)?);
+    }
+    Ok(batches)
+}
+
+fn decode_batch(b: Bytes, limit: usize) -> Result<DecodedBatch, String> {
+    let be_i16 = |at: usize| i16::from_be_bytes([b[at], b[at + 1]]);
+    let be_i32 = |at: usize| i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    let be_i64 = |at: usize| {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(&b[at..at + 8]);
+        i64::from_be_bytes(x)
+    };
+    let magic = b[16] as i8;
+    if magic != 2 {
+        return Err(format!(
+            "record batch magic {magic} is not supported (only v2)"
+        ));
+    }
+    let crc = u32::from_be_bytes([b[17], b[18], b[19], b[20]]);
+    let actual = crc32c::crc32c(&b[21..]);
+    if crc != actual {
+        return Err(format!(
+            "record batch CRC mismatch ({crc:#x} != {actual:#x})"
+        ));
+    }
+    let attributes = be_i16(21);
+    let compression = match attributes & 0x7 {
+        0 => Wire::None,
+        1 => Wire::Gzip,
+        2 => Wire::Snappy,
+        3 => Wire::Lz4,
+        4 => Wire::Zstd,
+        other => return Err(format!("unknown compression codec {other}")),
+    };
+    let base_offset = be_i64(0);
+    let last_offset_delta = be_i32(23);
+    let base_timestamp = be_i64(27);
+    let max_timestamp = be_i64(35);
+    let count = be_i32(57);
+    let log_append_time = attributes & 0x8 != 0;
+    let payload = b.slice(BATCH_OVERHEAD..);
+    let mut body = match compression {
+        Wire::None => payload,
+        c => compression::decompress(&payload, c, limit)?,
+    };
+    let count = usize::try_from(count).map_err(|_| format!("negative record count {count}"))?;
+    // The smallest record is 7 bytes: a count the data cannot hold is corrupt.
+    if count > body.remaining() / 7 + 1 {
+        return Err(format!(
+            "record count {count} does not fit in {} bytes",
+            body.remaining()
+        ));
+    }
+    let mut records = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = read_len(&mut body, "record")?.ok_or("null record")?;
+        let mut r = body.split_to(len);
+        if r.remaining() < 1 {
+            return Err("empty record".into());
+        }
+        r.advance(1); // attributes, unused in v2
+        let ts_delta = read_varlong(&mut r)?;
+        let offset_delta = read_varint(&mut r)?;
+        let key = read_bytes(&mut r, "key")?;
+        let value = read_bytes(&mut r, "value")?;
+        let n = usize::try_from(read_varint(&mut r)?).map_err(|_| "negative header count")?;
+        if n > r.remaining() / 2 {
+            return Err(format!("header count {n} does not fit in the record"));
+        }
+        let mut headers = Vec::with_capacity(n);
+        for _ in 0..n {
+            let k = read_bytes(&mut r, "header key")?.ok_or("null header key")?;
+            let key = String::from_utf8(k.to_vec()).map_err(|_| "header key is not UTF-8")?;
+            let value = read_bytes(&mut r, "header value")?;
+            headers.push(Header { key, value });
+        }
+        if r.has_remaining() {
+            return Err(format!("{} bytes left in a record", r.remaining()));
+        }
+        records.push(DecodedRecord {
+            offset: base_offset.wrapping_add(i64::from(offset_delta)),
+            timestamp: if log_append_time {
+                max_timestamp
+            } else {
+                base_timestamp.wrapping_add(ts_delta)
+            },
+            key,
+            value,
+            headers,
+        });
+    }
+    Ok(DecodedBatch {
+        base_offset,
+        last_offset_delta,
+        producer_id: be_i64(43),
+        producer_epoch: be_i16(51),
+        base_sequence: be_i32(53),
+        compression,
+        log_append_time,
+        transactional: attributes & 0x10 != 0,
+        control: attributes & 0x20 != 0,
+        records,
+    })
+}
+
+fn read_varlong(b: &mut Bytes) -> Result<i64, String> {
+    let mut raw: u64 = 0;
+    for i in 0..10 {
+        if !b.has_remaining() {
+            return Err("truncated varint".into());
+        }
+        let byte = b.get_u8();
+        raw |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            // zigzag
+            return Ok((raw >> 1) as i64 ^ -((raw & 1) as i64));
+        }
+    }
+    Err("varint too long".into())
+}
+
+fn read_varint(b: &mut Bytes) -> Result<i32, String> {
+    let v = read_varlong(b)?;
+    i32::try_from(v).map_err(|_| format!("varint {v} out of range"))
+}
+
+/// A varint length: `None` for -1 (null), an error if it exceeds the data.
+fn read_len(b: &mut Bytes, what: &str) -> Result<Option<usize>, String> {
+    match read_varint(b)? {
+        -1 => Ok(None),
+        n => {
+            let n = usize::try_from(n).map_err(|_| format!("negative {what} length {n}"))?;
+            if n > b.remaining() {
+                return Err(format!(
+                    "{what} length {n} exceeds the {} bytes left",
+                    b.remaining()
+                ));
+            }
+            Ok(Some(n))
+        }
+    }
+}
+
+fn read_bytes(b: &mut Bytes, what: &str) -> Result<Option<Bytes>, String> {
+    Ok(read_len(b, what)?.map(|n| b.split_to(n)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(i: i64) -> BatchRecord {
+        BatchRecord {
+            key: Some(Bytes::from(format!("k{i}"))),
+            value: Some(Bytes::from(vec![b'v'; 100])),
+            headers: vec![Header::new("h", format!("{i}"))],
+            timestamp: 1_700_000_000_000 + i,
+        }
+    }
+
+    #[test]
+    fn batches_round_trip_with_every_codec() {
+        let records: Vec<BatchRecord> = (0..50).map(rec).collect();
+        for c in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            for id in [
+                ProducerIdentity::NONE,
+                ProducerIdentity {
+                    producer_id: 7,
+                    epoch: 2,
+                    base_sequence: 40,
+                },
+            ] {
+                let b = encode_batch(&records, id, c).expect("encode");
+                let sets = decode_batches(b, 1 << 20).expect("decode");
+                assert_eq!(sets.len(), 1, "{c:?}: one batch");
+                let got = &sets[0].records;
+                assert_eq!(sets[0].compression, c.wire());
+                assert_eq!(sets[0].producer_id, id.producer_id);
+                assert_eq!(sets[0].base_sequence, id.base_sequence);
+                assert_eq!(got.len(), 50);
+                for (i, r) in got.iter().enumerate() {
+                    assert_eq!(r.offset, i as i64);
+                    assert_eq!(r.timestamp, 1_700_000_000_000 + i as i64);
+                    assert_eq!(r.key.as_deref(), Some(format!("k{i}").as_bytes()));
+                    assert_eq!(r.value.as_ref().map(Bytes::len), Some(100));
+                    assert_eq!(r.headers, vec![Header::new("h", format!("{i}"))]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_tail_is_ignored() {
+        let b = encode_batch(&[rec(1)], ProducerIdentity::NONE, Compression::None).expect("encode");
+        let mut two = BytesMut::from(&b[..]);
+        two.extend_from_slice(&b[..b.len() - 3]);
+        assert_eq!(decode_batches(two.freeze(), 1000).expect("decode").len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod fuzz_helper_tests {
+    #[test]
+    fn hand_built_batches_pass_the_crc() {
+        let b = crate::records::encode_batch(
+            &[crate::records::BatchRecord {
+                key: None,
+                value: Some(bytes::Bytes::from_static(b"v")),
+                headers: Vec::new(),
+                timestamp: 0,
+            }],
+            crate::records::ProducerIdentity::NONE,
+            crate::compression::Compression::None,
+        )
+        .expect("encode");
+        // Records start after the 61-byte header.
+        let records = &b[61..];
+        for codec in 0..5 {
+            let built = crate::fuzzing::batch_with_payload(codec, 1, records, true);
+            assert_eq!(
+                crate::fuzzing::decode_record_batches(&built, 1 << 20),
+                Ok(1),
+                "codec {codec}"
+            );
+        }
+    }
+
+    #[test]
+    fn hostile_counts_are_errors_not_allocations() {
+        use crate::fuzzing::{batch_with_payload, decode_record_batches};
+        // A billion records claimed, a few bytes present, for every codec.
+        for codec in 0..5 {
+            for compress in [false, true] {
+                let b = batch_with_payload(codec, 1_000_000_000, &[0u8; 16], compress);
+                assert!(decode_record_batches(&b, 1 << 20).is_err(), "codec {codec}");
+            }
+        }
+        // One record claiming a billion headers: len 10, attrs, ts 0, off 0,
+        // key null, value null, headers varint(1e9): 10 bytes.
+        let mut rec = vec![0x14u8, 0, 0, 0, 1, 1];
+        rec.extend_from_slice(&[0x80, 0xa8, 0xd6, 0xb9, 0x07]);
+        let b = batch_with_payload(0, 1, &rec, false);
+        let e = decode_record_batches(&b, 1 << 20).expect_err("headers");
+        assert!(e.contains("header count"), "{e}");
+        // A flipped bit fails the CRC.
+        let mut b = batch_with_payload(0, 1, &[0x0c, 0, 0, 0, 1, 1, 0], false);
+        assert_eq!(decode_record_batches(&b, 1 << 20), Ok(1));
+        let last = b.len() - 1;
+        b[last] ^= 1;
+        assert!(
+            decode_record_batches(&b, 1 << 20)
+                .expect_err("crc")
+                .contains("CRC")
+        );
+    }
+}
