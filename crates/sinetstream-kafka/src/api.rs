@@ -7,10 +7,14 @@
 //! producer does not do), hence this small trait.
 
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse,
-    InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse,
-    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, SaslAuthenticateRequest,
-    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    FetchRequest, FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
+    HeartbeatResponse, InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest,
+    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListOffsetsRequest,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse,
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+    SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -55,6 +59,20 @@ apis! {
     // v13+ addresses topics by id.
     FetchRequest => FetchResponse, Fetch, 4..=12;
     ListOffsetsRequest => ListOffsetsResponse, ListOffsets, 1..=8;
+    // Consumer groups (classic protocol). v4+ batches coordinator keys;
+    // both forms are handled.
+    FindCoordinatorRequest => FindCoordinatorResponse, FindCoordinator, 1..=6;
+    // Kafka 4 accepts JoinGroup v2+ and OffsetCommit v2+.
+    JoinGroupRequest => JoinGroupResponse, JoinGroup, 2..=9;
+    SyncGroupRequest => SyncGroupResponse, SyncGroup, 0..=5;
+    HeartbeatRequest => HeartbeatResponse, Heartbeat, 0..=4;
+    LeaveGroupRequest => LeaveGroupResponse, LeaveGroup, 0..=5;
+    // v8+ batches groups; one group per request is all we need.
+    OffsetFetchRequest => OffsetFetchResponse, OffsetFetch, 1..=7;
+    // v10 addresses topics by id.
+    OffsetCommitRequest => OffsetCommitResponse, OffsetCommit, 2..=9;
+    // Admin: Kafka 4 accepts v2+.
+    CreateTopicsRequest => CreateTopicsResponse, CreateTopics, 2..=7;
 }
 
 /// A readable name for an API key (`Produce`, `Metadata`, ...).
@@ -88,6 +106,14 @@ pub(crate) fn fuzz_decode(api_key: i16, version: i16, raw: bytes::Bytes) -> bool
         ApiKey::InitProducerId => one::<InitProducerIdRequest>(version, raw),
         ApiKey::Fetch => one::<FetchRequest>(version, raw),
         ApiKey::ListOffsets => one::<ListOffsetsRequest>(version, raw),
+        ApiKey::FindCoordinator => one::<FindCoordinatorRequest>(version, raw),
+        ApiKey::JoinGroup => one::<JoinGroupRequest>(version, raw),
+        ApiKey::SyncGroup => one::<SyncGroupRequest>(version, raw),
+        ApiKey::Heartbeat => one::<HeartbeatRequest>(version, raw),
+        ApiKey::LeaveGroup => one::<LeaveGroupRequest>(version, raw),
+        ApiKey::OffsetFetch => one::<OffsetFetchRequest>(version, raw),
+        ApiKey::OffsetCommit => one::<OffsetCommitRequest>(version, raw),
+        ApiKey::CreateTopics => one::<CreateTopicsRequest>(version, raw),
         _ => false,
     }
 }

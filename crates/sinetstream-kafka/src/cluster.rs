@@ -411,6 +411,56 @@ impl Client {
             .unwrap_or_default())
     }
 
+    /// Creates `topic` with `partitions` partitions and
+    /// `replication_factor` replicas (`None`: the broker's default), and
+    /// waits until its metadata is usable. An existing topic fails with
+    /// [`ErrorCode::TopicAlreadyExists`](crate::ErrorCode::TopicAlreadyExists).
+    pub async fn create_topic(
+        &self,
+        topic: &str,
+        partitions: i32,
+        replication_factor: Option<i16>,
+    ) -> Result<()> {
+        use kafka_protocol::messages::CreateTopicsRequest;
+        use kafka_protocol::messages::create_topics_request::CreatableTopic;
+
+        if topic.is_empty() || partitions < 1 {
+            return Err(KafkaError::InvalidArgument(format!(
+                "create_topic: bad name {topic:?} or partition count {partitions}"
+            )));
+        }
+        let timeout = self.cluster.config.request_timeout;
+        let req = CreateTopicsRequest::default()
+            .with_topics(vec![
+                CreatableTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
+                    .with_num_partitions(partitions)
+                    .with_replication_factor(replication_factor.unwrap_or(-1)),
+            ])
+            .with_timeout_ms(i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX));
+        // KRaft brokers forward to the controller; ask it directly when known.
+        let resp = match self.cluster.metadata().0.controller_id {
+            Some(id) => match self.cluster.broker(id).await {
+                Ok(c) => c.request(&req).await?,
+                Err(_) => self.cluster.any_request(&req).await?,
+            },
+            None => self.cluster.any_request(&req).await?,
+        };
+        for t in &resp.topics {
+            if let Some(code) = crate::error::ErrorCode::from_code(t.error_code) {
+                return Err(KafkaError::broker(
+                    code,
+                    format!("CreateTopics {topic:?}"),
+                    t.error_message.as_ref().map(|m| m.as_str().to_owned()),
+                ));
+            }
+        }
+        self.cluster
+            .wait_topic(topic, Instant::now() + timeout)
+            .await
+            .map(|_| ())
+    }
+
     /// Closes every connection.
     pub fn close(&self) {
         self.cluster

@@ -1,7 +1,8 @@
 //! A pure-Rust Kafka client for sinetstream-rs: broker connections (TCP or
 //! TLS through `sinetstream-net`, SASL PLAIN and SCRAM), cluster metadata,
-//! and a producer with batching, compression and idempotence. No C
-//! libraries: no librdkafka, no OpenSSL, no zlib/lz4/zstd bindings.
+//! a producer with batching, compression and idempotence, and a consumer
+//! with consumer groups (see [`consumer`]). No C libraries: no librdkafka,
+//! no OpenSSL, no zlib/lz4/zstd bindings.
 //!
 //! This crate knows nothing of SINETStream configuration files; the facade
 //! translates its (kafka-python style) parameters into [`ClientConfig`]
@@ -45,6 +46,7 @@ mod cluster;
 mod compression;
 mod config;
 mod connection;
+pub mod consumer;
 mod error;
 mod frame;
 mod messenger;
@@ -56,6 +58,9 @@ mod sasl;
 pub use cluster::Client;
 pub use compression::Compression;
 pub use config::ClientConfig;
+pub use consumer::{
+    Assignor, Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel, OffsetReset, TopicPartition,
+};
 pub use error::{ErrorCode, KafkaError, Result};
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use producer::{
@@ -127,6 +132,20 @@ pub mod fuzzing {
         out.extend_from_slice(&crc32c::crc32c(&tail).to_be_bytes());
         out.extend_from_slice(&tail);
         out
+    }
+
+    /// Decodes `data` as the consumer-group protocol bytes other members
+    /// send through JoinGroup (a subscription) and SyncGroup (an
+    /// assignment). Returns the topic count and assigned partition count
+    /// when decoding succeeded.
+    pub fn decode_group_protocol(data: &[u8]) -> (Option<usize>, Option<usize>) {
+        use crate::consumer::assignor::{decode_assignment, decode_subscription};
+        (
+            decode_subscription(data).ok().map(|t| t.len()),
+            decode_assignment(data)
+                .ok()
+                .map(|a| a.values().map(Vec::len).sum()),
+        )
     }
 
     /// The client's supported APIs: `(api_key, min_version, max_version)`.

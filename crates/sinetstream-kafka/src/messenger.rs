@@ -280,7 +280,7 @@ impl Messenger {
         // in v0 with UNSUPPORTED_VERSION and the range it does know.
         for _ in 0..2 {
             let raw = self
-                .request_raw::<ApiVersionsRequest>(&req, version)
+                .request_raw::<ApiVersionsRequest>(&req, version, self.request_timeout)
                 .await?;
             let resp = decode_api_versions(raw, version, self.addr())?;
             match ErrorCode::from_code(resp.error_code) {
@@ -331,7 +331,21 @@ impl Messenger {
 
     /// Sends `req` at `version` and waits for the response.
     pub(crate) async fn request_at<A: Api>(&self, req: &A, version: i16) -> Result<A::Response> {
-        let raw = self.request_raw(req, version).await?;
+        let raw = self.request_raw(req, version, self.request_timeout).await?;
+        decode_response::<A>(raw, version, self.addr())
+    }
+
+    /// Sends `req` at the negotiated version, allowing `extra` time beyond
+    /// the request timeout: for requests the broker deliberately holds
+    /// (JoinGroup waits for the whole group, up to the rebalance timeout).
+    pub(crate) async fn request_with_extra_time<A: Api>(
+        &self,
+        req: &A,
+        extra: Duration,
+    ) -> Result<A::Response> {
+        let version = self.version_for(A::KEY)?;
+        let timeout = self.request_timeout.saturating_add(extra);
+        let raw = self.request_raw(req, version, timeout).await?;
         decode_response::<A>(raw, version, self.addr())
     }
 
@@ -353,12 +367,12 @@ impl Messenger {
                 .map_err(|_| self.dead_error())?;
             rx.await.map_err(|_| self.dead_error())
         };
-        self.with_timeout(A::KEY, work).await
+        self.with_timeout(A::KEY, self.request_timeout, work).await
     }
 
     /// Sends a request and returns the response frame (correlation id and
     /// header included).
-    async fn request_raw<A: Api>(&self, req: &A, version: i16) -> Result<Bytes> {
+    async fn request_raw<A: Api>(&self, req: &A, version: i16, timeout: Duration) -> Result<Bytes> {
         let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed);
         let frame = self.encode(req, version, correlation_id)?;
         let (tx, rx) = oneshot::channel();
@@ -383,7 +397,7 @@ impl Messenger {
                 .map_err(|_| self.dead_error())?;
             rx.await.map_err(|_| self.dead_error())?
         };
-        let res = self.with_timeout(A::KEY, work).await;
+        let res = self.with_timeout(A::KEY, timeout, work).await;
         registration.armed = false;
         drop(registration);
         res
@@ -392,14 +406,15 @@ impl Messenger {
     async fn with_timeout<T>(
         &self,
         key: ApiKey,
+        timeout: Duration,
         work: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        match tokio::time::timeout(self.request_timeout, work).await {
+        match tokio::time::timeout(timeout, work).await {
             Ok(r) => r,
             Err(_) => {
                 let err = KafkaError::Timeout {
                     what: format!("{} request to {}", api_name(key), self.addr()),
-                    timeout: self.request_timeout,
+                    timeout,
                 };
                 // As the Java client does: a broker that stopped answering
                 // may have stopped reading too; start afresh.

@@ -1,0 +1,1070 @@
+//! The consumer: fetches from partition leaders (one Fetch in flight per
+//! broker, running in the background while the application works through
+//! buffered records), with or without a consumer group.
+//!
+//! Positions: each assigned partition has a fetch position (next offset
+//! to fetch) and a delivered position (one past the last record `recv`
+//! handed out). Commits use the delivered position, so a commit covers
+//! exactly what the application took: with at-least-once processing
+//! nothing is lost on a crash.
+
+pub(crate) mod assignor;
+mod fetcher;
+mod group;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+pub use assignor::Assignor;
+use fetcher::{End, FetchLimits};
+use group::{Group, GroupSettings};
+
+use crate::cluster::Cluster;
+use crate::config::ClientConfig;
+use crate::error::{ErrorCode, KafkaError, Result};
+use crate::records::Header;
+
+/// A partition of a topic.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// `topic`-`partition`.
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// Where to start when there is no committed offset, or the position is
+/// out of range (`auto.offset.reset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OffsetReset {
+    /// The oldest record still stored.
+    Earliest,
+    /// The end: only records produced from now on.
+    #[default]
+    Latest,
+    /// Fail with an error (`none`).
+    None,
+}
+
+impl std::str::FromStr for OffsetReset {
+    type Err = KafkaError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "earliest" | "smallest" => Ok(OffsetReset::Earliest),
+            "latest" | "largest" => Ok(OffsetReset::Latest),
+            "none" => Ok(OffsetReset::None),
+            _ => Err(KafkaError::InvalidArgument(format!(
+                "auto_offset_reset must be earliest, latest or none, not {s:?}"
+            ))),
+        }
+    }
+}
+
+/// Which records of transactional producers are visible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum IsolationLevel {
+    /// Everything, including records of aborted transactions.
+    #[default]
+    ReadUncommitted,
+    /// Only committed transactions (and non-transactional records), up to
+    /// the last stable offset.
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    fn wire(self) -> i8 {
+        match self {
+            IsolationLevel::ReadUncommitted => 0,
+            IsolationLevel::ReadCommitted => 1,
+        }
+    }
+}
+
+/// Consumer settings. Defaults follow the Java client's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerConfig {
+    /// Connection settings.
+    pub client: ClientConfig,
+    /// Consumer group; needed for [`Consumer::subscribe`] and for commits.
+    pub group_id: Option<String>,
+    /// Where to start without a committed offset.
+    pub auto_offset_reset: OffsetReset,
+    /// Commit delivered offsets every `auto_commit_interval` (checked on
+    /// each `recv`), before a rebalance and on close.
+    pub enable_auto_commit: bool,
+    /// Period of automatic commits.
+    pub auto_commit_interval: Duration,
+    /// The broker answers a fetch once it has this many bytes (or after
+    /// `fetch_max_wait`).
+    pub fetch_min_bytes: i32,
+    /// How long the broker may hold a fetch waiting for `fetch_min_bytes`.
+    pub fetch_max_wait: Duration,
+    /// Upper bound of one fetch response (soft: one batch larger than this
+    /// is still returned, so that consumption never gets stuck).
+    pub fetch_max_bytes: i32,
+    /// Upper bound of one partition's data in a fetch response (soft, as
+    /// `fetch_max_bytes`).
+    pub max_partition_fetch_bytes: i32,
+    /// A partition is fetched again only while fewer records than this are
+    /// buffered for it: bounds the records held in memory per partition.
+    pub max_poll_records: usize,
+    /// Which transactional records to see.
+    pub isolation_level: IsolationLevel,
+    /// Kept for configuration compatibility: record batch CRCs are always
+    /// checked (corrupt data is never handed out).
+    pub check_crcs: bool,
+    /// The coordinator drops a member it has not heard from for this long.
+    pub session_timeout: Duration,
+    /// Period of heartbeats (on their own timer task).
+    pub heartbeat_interval: Duration,
+    /// A member that does not call `recv` for this long leaves the group,
+    /// so that its partitions go to consumers that make progress.
+    pub max_poll_interval: Duration,
+    /// How long the coordinator waits for members to rejoin during a
+    /// rebalance.
+    pub rebalance_timeout: Duration,
+    /// Assignors offered to the group, preferred first.
+    pub partition_assignment_strategy: Vec<Assignor>,
+    /// Static membership (KIP-345): a restart within the session timeout
+    /// keeps the partitions, without a rebalance.
+    pub group_instance_id: Option<String>,
+    /// Kept for configuration compatibility: subscriptions are by explicit
+    /// topic names, so internal topics are only read when named.
+    pub exclude_internal_topics: bool,
+}
+
+impl ConsumerConfig {
+    /// Defaults for `client`, without a group.
+    pub fn new(client: ClientConfig) -> Self {
+        ConsumerConfig {
+            client,
+            group_id: None,
+            auto_offset_reset: OffsetReset::Latest,
+            enable_auto_commit: true,
+            auto_commit_interval: Duration::from_secs(5),
+            fetch_min_bytes: 1,
+            fetch_max_wait: Duration::from_millis(500),
+            fetch_max_bytes: 50 * 1024 * 1024,
+            max_partition_fetch_bytes: 1024 * 1024,
+            max_poll_records: 500,
+            isolation_level: IsolationLevel::ReadUncommitted,
+            check_crcs: true,
+            session_timeout: Duration::from_secs(45),
+            heartbeat_interval: Duration::from_secs(3),
+            max_poll_interval: Duration::from_secs(300),
+            rebalance_timeout: Duration::from_secs(300),
+            partition_assignment_strategy: vec![Assignor::Range, Assignor::RoundRobin],
+            group_instance_id: None,
+            exclude_internal_topics: true,
+        }
+    }
+
+    /// Defaults for `client` in group `group_id`.
+    pub fn with_group(client: ClientConfig, group_id: impl Into<String>) -> Self {
+        ConsumerConfig {
+            group_id: Some(group_id.into()),
+            ..ConsumerConfig::new(client)
+        }
+    }
+
+    /// Checks the settings without connecting.
+    pub fn validate(&self) -> Result<()> {
+        self.client.validate()?;
+        let bad = |m: String| Err(KafkaError::InvalidArgument(m));
+        if self.group_id.as_deref() == Some("") {
+            return bad("group_id must not be empty".into());
+        }
+        if self.fetch_min_bytes < 0
+            || self.fetch_max_bytes < 1
+            || self.max_partition_fetch_bytes < 1
+        {
+            return bad("fetch sizes must be positive".into());
+        }
+        if self.max_poll_records == 0 {
+            return bad("max_poll_records must be at least 1".into());
+        }
+        if self.heartbeat_interval.is_zero() || self.heartbeat_interval >= self.session_timeout {
+            return bad("heartbeat_interval must be positive and below session_timeout".into());
+        }
+        if self.fetch_max_wait >= self.client.request_timeout {
+            return bad("fetch_max_wait must be below the request timeout".into());
+        }
+        if self.group_id.is_some() && self.partition_assignment_strategy.is_empty() {
+            return bad("partition_assignment_strategy is empty".into());
+        }
+        // Sent as i32 milliseconds (as in Java); also keeps deadlines finite.
+        let max = Duration::from_millis(i32::MAX as u64);
+        for (name, d) in [
+            ("session_timeout", self.session_timeout),
+            ("heartbeat_interval", self.heartbeat_interval),
+            ("max_poll_interval", self.max_poll_interval),
+            ("rebalance_timeout", self.rebalance_timeout),
+            ("auto_commit_interval", self.auto_commit_interval),
+            ("fetch_max_wait", self.fetch_max_wait),
+        ] {
+            if d > max {
+                return bad(format!("{name} {d:?} exceeds {max:?}"));
+            }
+        }
+        if self.enable_auto_commit && self.auto_commit_interval.is_zero() {
+            return bad("auto_commit_interval must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// A record read from Kafka.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConsumerRecord {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset in the partition.
+    pub offset: i64,
+    /// CreateTime or LogAppendTime (per the topic), ms since the epoch.
+    pub timestamp: i64,
+    /// Key.
+    pub key: Option<Bytes>,
+    /// Value (`None` for a tombstone).
+    pub value: Option<Bytes>,
+    /// Headers, in order, repeated keys kept.
+    pub headers: Vec<Header>,
+}
+
+/// Where a partition's next fetch starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pos {
+    Known(i64),
+    /// Ask the group for the committed offset (then `auto_offset_reset`).
+    Committed,
+    /// Ask the leader for the partition's beginning or end.
+    Reset(End),
+}
+
+#[derive(Debug)]
+struct PartState {
+    pos: Pos,
+    /// One past the last record handed to the application.
+    delivered: Option<i64>,
+    /// Records of this partition in the buffer.
+    buffered: usize,
+    /// Bumped on every seek: fetch responses sent before are ignored.
+    epoch: u64,
+    /// Not fetched before this instant (after an error).
+    retry_at: Option<Instant>,
+    /// Consecutive fetch errors, for the retry backoff.
+    failures: u32,
+}
+
+impl PartState {
+    fn new(pos: Pos) -> Self {
+        PartState {
+            pos,
+            delivered: None,
+            buffered: 0,
+            epoch: 0,
+            retry_at: None,
+            failures: 0,
+        }
+    }
+}
+
+/// A member's partitions: topic → partition indexes.
+type Assignment = BTreeMap<String, Vec<i32>>;
+
+/// What a fetch task reports.
+struct FetchOutcome {
+    broker: i32,
+    metadata_generation: u64,
+    /// Partition → (fetch offset, epoch) as sent.
+    sent: HashMap<TopicPartition, (i64, u64)>,
+    result: Result<kafka_protocol::messages::FetchResponse>,
+}
+
+/// A Kafka consumer. See the module docs of `consumer`.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), sinetstream_kafka::KafkaError> {
+/// use sinetstream_kafka::{ClientConfig, Consumer, ConsumerConfig, OffsetReset};
+///
+/// let mut consumer = Consumer::connect(ConsumerConfig {
+///     auto_offset_reset: OffsetReset::Earliest,
+///     ..ConsumerConfig::with_group(ClientConfig::new(["broker1:9092"]), "my-group")
+/// })
+/// .await?;
+/// consumer.subscribe(["sensor-data"])?;
+/// while let Some(record) = consumer.recv().await? {
+///     println!("{}-{}@{}: {:?}", record.topic, record.partition, record.offset, record.value);
+/// }
+/// consumer.close().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Consumer {
+    cluster: Arc<Cluster>,
+    config: ConsumerConfig,
+    limits: FetchLimits,
+    group: Option<Arc<Group>>,
+    heartbeat: Option<JoinHandle<()>>,
+    /// A join in progress. A task, so that a `poll` timing out in the
+    /// middle of a rebalance does not restart the join: the next `recv`
+    /// waits for the same one.
+    joining: Option<JoinHandle<Result<Assignment>>>,
+    subscription: BTreeSet<String>,
+    parts: BTreeMap<TopicPartition, PartState>,
+    buffer: VecDeque<ConsumerRecord>,
+    fetches: JoinSet<FetchOutcome>,
+    /// Brokers with a Fetch in flight, by task id (to clean up after a
+    /// task that was aborted or panicked).
+    in_flight: HashMap<tokio::task::Id, i32>,
+    busy_brokers: HashSet<i32>,
+    /// What was last committed (or found committed), per partition.
+    committed: HashMap<TopicPartition, i64>,
+    next_auto_commit: Instant,
+    next_epoch: u64,
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        if let Some(h) = &self.heartbeat {
+            h.abort();
+        }
+        if let Some(h) = &self.joining {
+            h.abort();
+        }
+    }
+}
+
+impl Consumer {
+    /// Validates `config` and connects to the cluster. Nothing is
+    /// consumed until [`Consumer::subscribe`] or [`Consumer::assign`].
+    pub async fn connect(config: ConsumerConfig) -> Result<Consumer> {
+        config.validate()?;
+        let cluster = Cluster::connect(config.client.clone()).await?;
+        let group = config.group_id.as_ref().map(|g| {
+            Group::new(
+                GroupSettings {
+                    group_id: g.clone(),
+                    instance_id: config.group_instance_id.clone(),
+                    session_timeout: config.session_timeout,
+                    rebalance_timeout: config.rebalance_timeout,
+                    heartbeat_interval: config.heartbeat_interval,
+                    max_poll_interval: config.max_poll_interval,
+                    assignors: config.partition_assignment_strategy.clone(),
+                },
+                Arc::clone(&cluster),
+            )
+        });
+        let heartbeat = group
+            .as_ref()
+            .map(|g| tokio::spawn(Arc::clone(g).heartbeat_loop()));
+        let limits = FetchLimits {
+            min_bytes: config.fetch_min_bytes,
+            max_wait_ms: i32::try_from(config.fetch_max_wait.as_millis()).unwrap_or(i32::MAX),
+            max_bytes: config.fetch_max_bytes,
+            partition_max_bytes: config.max_partition_fetch_bytes,
+            isolation: config.isolation_level,
+        };
+        Ok(Consumer {
+            next_auto_commit: Instant::now() + config.auto_commit_interval,
+            cluster,
+            limits,
+            group,
+            heartbeat,
+            joining: None,
+            subscription: BTreeSet::new(),
+            parts: BTreeMap::new(),
+            buffer: VecDeque::new(),
+            fetches: JoinSet::new(),
+            in_flight: HashMap::new(),
+            busy_brokers: HashSet::new(),
+            committed: HashMap::new(),
+            next_epoch: 1,
+            config,
+        })
+    }
+
+    /// Subscribes to `topics` through the consumer group: partitions are
+    /// assigned (and reassigned) by the group. The join happens in the
+    /// next `recv` (or seek). Replaces an earlier subscription.
+    pub fn subscribe<I, S>(&mut self, topics: I) -> Result<()>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let Some(group) = &self.group else {
+            return Err(KafkaError::InvalidArgument(
+                "subscribe needs a group_id; use assign without one".into(),
+            ));
+        };
+        if self.subscription.is_empty() && !self.parts.is_empty() {
+            return Err(KafkaError::InvalidArgument(
+                "subscribe cannot be combined with assign".into(),
+            ));
+        }
+        let topics: BTreeSet<String> = topics.into_iter().map(Into::into).collect();
+        if topics.is_empty() || topics.iter().any(String::is_empty) {
+            return Err(KafkaError::InvalidArgument(
+                "subscribe needs non-empty topic names".into(),
+            ));
+        }
+        self.cluster.add_interest(topics.iter().map(String::as_str));
+        self.subscription = topics;
+        if let Some(h) = self.joining.take() {
+            h.abort();
+        }
+        // A new subscription means a new join (the group may reassign).
+        group.wake.notify_one();
+        self.force_rejoin();
+        Ok(())
+    }
+
+    fn force_rejoin(&self) {
+        if let Some(g) = &self.group {
+            g.mark_rejoin();
+        }
+    }
+
+    /// Consumes exactly `partitions`, without group management. Starts at
+    /// the group's committed offsets when a `group_id` is set, else (or
+    /// where none is committed) per `auto_offset_reset`.
+    pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) -> Result<()> {
+        if !self.subscription.is_empty() {
+            return Err(KafkaError::InvalidArgument(
+                "assign cannot be combined with subscribe".into(),
+            ));
+        }
+        let parts: BTreeSet<TopicPartition> = partitions.into_iter().collect();
+        self.set_assignment(parts);
+        Ok(())
+    }
+
+    fn initial_pos(&self) -> Pos {
+        if self.group.is_some() {
+            Pos::Committed
+        } else {
+            self.reset_pos().unwrap_or(Pos::Committed)
+        }
+    }
+
+    /// The position `auto_offset_reset` asks for (`None`: fail).
+    fn reset_pos(&self) -> Option<Pos> {
+        match self.config.auto_offset_reset {
+            OffsetReset::Earliest => Some(Pos::Reset(End::Earliest)),
+            OffsetReset::Latest => Some(Pos::Reset(End::Latest)),
+            OffsetReset::None => None,
+        }
+    }
+
+    fn set_assignment(&mut self, parts: BTreeSet<TopicPartition>) {
+        self.drop_fetches();
+        self.buffer
+            .retain(|r| parts.contains(&TopicPartition::new(r.topic.clone(), r.partition)));
+        let init = self.initial_pos();
+        self.parts.retain(|tp, _| parts.contains(tp));
+        for tp in &parts {
+            self.parts
+                .entry(tp.clone())
+                .or_insert_with(|| PartState::new(init));
+        }
+        for (tp, st) in &mut self.parts {
+            st.buffered = self
+                .buffer
+                .iter()
+                .filter(|r| r.topic == tp.topic && r.partition == tp.partition)
+                .count();
+        }
+        self.committed.retain(|tp, _| parts.contains(tp));
+        self.cluster
+            .add_interest(parts.iter().map(|tp| tp.topic.as_str()));
+    }
+
+    fn drop_fetches(&mut self) {
+        // In-flight responses would be for positions that may no longer
+        // hold; the broker-side fetches just finish unseen.
+        self.fetches.abort_all();
+        self.fetches.detach_all();
+        self.in_flight.clear();
+        self.busy_brokers.clear();
+    }
+
+    /// The partitions currently assigned.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.parts.keys().cloned().collect()
+    }
+
+    /// The next offset the application will see for `tp`, if known.
+    pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
+        let st = self.parts.get(tp)?;
+        if let Some(r) = self
+            .buffer
+            .iter()
+            .find(|r| r.topic == tp.topic && r.partition == tp.partition)
+        {
+            return Some(r.offset);
+        }
+        match st.pos {
+            Pos::Known(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// Waits for the next record. `Ok(None)` only when nothing is
+    /// subscribed or assigned (there is nothing to wait for).
+    ///
+    /// Cancellation safe: a dropped `recv` loses no record (they stay
+    /// buffered) and leaves no request half sent.
+    pub async fn recv(&mut self) -> Result<Option<ConsumerRecord>> {
+        loop {
+            if self.parts.is_empty() && self.subscription.is_empty() {
+                return Ok(None);
+            }
+            if let Some(g) = &self.group {
+                g.touch_poll();
+                if let Some(e) = g.take_fatal() {
+                    return Err(e);
+                }
+            }
+            if self.must_join() {
+                self.rejoin().await?;
+            }
+            self.maybe_auto_commit().await;
+            if let Some(r) = self.take_buffered() {
+                return Ok(Some(r));
+            }
+            self.resolve_positions().await?;
+            if let Some(generation) = self.cluster.needs_refresh() {
+                if let Err(e) = self.cluster.refresh(generation).await {
+                    tracing::debug!(error = %e, "metadata refresh failed");
+                }
+            }
+            let wait = self.send_fetches();
+            let group = self.group.clone();
+            let rejoin = async {
+                match &group {
+                    Some(g) => g.wake.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                Some(done) = self.fetches.join_next_with_id(), if !self.fetches.is_empty() => {
+                    match done {
+                        Ok((id, outcome)) => {
+                            self.in_flight.remove(&id);
+                            self.busy_brokers.remove(&outcome.broker);
+                            self.handle_fetch(outcome)?;
+                        }
+                        Err(e) => {
+                            if let Some(b) = self.in_flight.remove(&e.id()) {
+                                self.busy_brokers.remove(&b);
+                            }
+                        }
+                    }
+                }
+                _ = rejoin => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// [`Consumer::recv`] with a time limit: `Ok(None)` when it runs out.
+    pub async fn poll(&mut self, timeout: Duration) -> Result<Option<ConsumerRecord>> {
+        match tokio::time::timeout(timeout, self.recv()).await {
+            Ok(r) => r,
+            Err(_) => Ok(None),
+        }
+    }
+
+    fn take_buffered(&mut self) -> Option<ConsumerRecord> {
+        let r = self.buffer.pop_front()?;
+        let tp = TopicPartition::new(r.topic.clone(), r.partition);
+        if let Some(st) = self.parts.get_mut(&tp) {
+            st.buffered = st.buffered.saturating_sub(1);
+            st.delivered = Some(r.offset + 1);
+        }
+        Some(r)
+    }
+
+    /// Revokes the current assignment (committing what was delivered, if
+    /// auto commit is on), then joins the group and takes the new one.
+    async fn rejoin(&mut self) -> Result<()> {
+        let Some(group) = self.group.clone() else {
+            return Ok(());
+        };
+        if self.joining.is_none() {
+            if !self.parts.is_empty() {
+                if self.config.enable_auto_commit {
+                    if let Err(e) = self.commit().await {
+                        tracing::warn!(error = %e, "commit of revoked partitions failed");
+                    }
+                }
+                tracing::debug!(partitions = self.parts.len(), "partitions revoked");
+                self.set_assignment(BTreeSet::new());
+            }
+            let topics = self.subscription.clone();
+            self.joining = Some(tokio::spawn(async move { group.join(&topics).await }));
+        }
+        let Some(join) = self.joining.as_mut() else {
+            return Ok(());
+        };
+        // Awaiting a `&mut JoinHandle` is cancellation safe: the join goes
+        // on in its task.
+        let done = join.await;
+        self.joining = None;
+        let assigned = match done {
+            Ok(r) => r?,
+            Err(e) => return Err(KafkaError::Closed(format!("group join task ended: {e}"))),
+        };
+        let parts = assigned
+            .into_iter()
+            .flat_map(|(t, ps)| {
+                ps.into_iter()
+                    .map(move |p| TopicPartition::new(t.clone(), p))
+            })
+            .collect();
+        self.set_assignment(parts);
+        self.next_auto_commit = Instant::now() + self.config.auto_commit_interval;
+        Ok(())
+    }
+
+    async fn maybe_auto_commit(&mut self) {
+        if !self.config.enable_auto_commit
+            || self.group.is_none()
+            || Instant::now() < self.next_auto_commit
+        {
+            return;
+        }
+        self.next_auto_commit = Instant::now() + self.config.auto_commit_interval;
+        if let Err(e) = self.commit().await {
+            tracing::warn!(error = %e, "auto commit failed");
+        }
+    }
+
+    /// Finds a start offset for every partition that lacks one.
+    async fn resolve_positions(&mut self) -> Result<()> {
+        let need_committed: Vec<TopicPartition> = self
+            .parts
+            .iter()
+            .filter(|(_, s)| s.pos == Pos::Committed)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        if !need_committed.is_empty() {
+            let found = match &self.group {
+                Some(g) => g.committed(&need_committed).await?,
+                None => HashMap::new(),
+            };
+            let reset = self.reset_pos();
+            for tp in need_committed {
+                let Some(st) = self.parts.get_mut(&tp) else {
+                    continue;
+                };
+                if st.pos != Pos::Committed {
+                    continue;
+                }
+                match found.get(&tp).copied().flatten() {
+                    Some(o) => {
+                        st.pos = Pos::Known(o);
+                        self.committed.insert(tp, o);
+                    }
+                    None => match reset {
+                        Some(p) => st.pos = p,
+                        None => {
+                            return Err(KafkaError::broker(
+                                ErrorCode::OffsetOutOfRange,
+                                format!(
+                                    "{tp} has no committed offset and auto_offset_reset is none"
+                                ),
+                                None,
+                            ));
+                        }
+                    },
+                }
+            }
+        }
+        let need_reset: Vec<(TopicPartition, End)> = self
+            .parts
+            .iter()
+            .filter_map(|(tp, s)| match s.pos {
+                Pos::Reset(e) => Some((tp.clone(), e)),
+                _ => None,
+            })
+            .collect();
+        if need_reset.is_empty() {
+            return Ok(());
+        }
+        let found =
+            fetcher::list_offsets(&self.cluster, &need_reset, self.config.isolation_level).await?;
+        for (tp, end) in need_reset {
+            if let (Some(st), Some(o)) = (self.parts.get_mut(&tp), found.get(&tp)) {
+                if st.pos == Pos::Reset(end) {
+                    tracing::debug!(partition = %tp, offset = o, ?end, "offset reset");
+                    st.pos = Pos::Known(*o);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a Fetch on every leader that has fetchable partitions and no
+    /// Fetch in flight. Returns how long to wait at most before looking
+    /// again (retries, missing leaders).
+    fn send_fetches(&mut self) -> Duration {
+        let now = Instant::now();
+        let mut wait = self
+            .config
+            .client
+            .retry_backoff
+            .max(Duration::from_millis(10));
+        let (snap, generation) = self.cluster.metadata();
+        let mut by_broker: BTreeMap<i32, Vec<(TopicPartition, i64)>> = BTreeMap::new();
+        let mut sent_epochs: HashMap<TopicPartition, u64> = HashMap::new();
+        for (tp, st) in &self.parts {
+            let Pos::Known(offset) = st.pos else {
+                continue;
+            };
+            if st.buffered >= self.config.max_poll_records {
+                continue;
+            }
+            if let Some(t) = st.retry_at {
+                if t > now {
+                    wait = wait.min(t - now);
+                    continue;
+                }
+            }
+            match snap.leader(&tp.topic, tp.partition) {
+                Some(leader) if !self.busy_brokers.contains(&leader) => {
+                    by_broker
+                        .entry(leader)
+                        .or_default()
+                        .push((tp.clone(), offset));
+                    sent_epochs.insert(tp.clone(), st.epoch);
+                }
+                Some(_) => {}
+                None => self.cluster.invalidate(generation),
+            }
+        }
+        for (broker, parts) in by_broker {
+            let req = fetcher::fetch_request(&parts, &self.limits);
+            let sent = parts
+                .into_iter()
+                .map(|(tp, off)| {
+                    let epoch = sent_epochs.get(&tp).copied().unwrap_or(0);
+                    (tp, (off, epoch))
+                })
+                .collect();
+            let cluster = Arc::clone(&self.cluster);
+            let handle = self.fetches.spawn(async move {
+                let result = match cluster.broker(broker).await {
+                    Ok(c) => c.request(&req).await,
+                    Err(e) => Err(e),
+                };
+                FetchOutcome {
+                    broker,
+                    metadata_generation: generation,
+                    sent,
+                    result,
+                }
+            });
+            self.in_flight.insert(handle.id(), broker);
+            self.busy_brokers.insert(broker);
+        }
+        wait
+    }
+
+    fn retry_later(&mut self, tp: &TopicPartition) {
+        if let Some(st) = self.parts.get_mut(tp) {
+            st.failures = st.failures.saturating_add(1);
+            st.retry_at = Some(
+                Instant::now()
+                    + crate::backoff::Backoff::delay_for(
+                        self.config.client.retry_backoff,
+                        self.config.client.retry_backoff_max,
+                        st.failures - 1,
+                    ),
+            );
+        }
+    }
+
+    fn handle_fetch(&mut self, outcome: FetchOutcome) -> Result<()> {
+        let resp = match outcome.result {
+            Ok(r) => r,
+            Err(e) => {
+                if e.is_config_problem() {
+                    return Err(e);
+                }
+                tracing::debug!(broker = outcome.broker, error = %e, "fetch failed");
+                self.cluster.invalidate(outcome.metadata_generation);
+                for tp in outcome.sent.keys() {
+                    self.retry_later(tp);
+                }
+                return Ok(());
+            }
+        };
+        if let Some(code) = ErrorCode::from_code(resp.error_code) {
+            // Only fetch sessions cause top-level errors; we use none.
+            tracing::debug!(broker = outcome.broker, error = %code, "fetch failed");
+            for tp in outcome.sent.keys() {
+                self.retry_later(tp);
+            }
+            return Ok(());
+        }
+        let limit = self.config.client.max_frame_bytes;
+        for t in resp.responses {
+            for p in t.partitions {
+                let tp = TopicPartition::new(t.topic.0.as_str(), p.partition_index);
+                let Some(&(offset, epoch)) = outcome.sent.get(&tp) else {
+                    continue;
+                };
+                let reset = self.reset_pos();
+                let Some(st) = self.parts.get_mut(&tp) else {
+                    continue;
+                };
+                // Seeked or reassigned since: the data is for an old position.
+                if st.epoch != epoch || st.pos != Pos::Known(offset) {
+                    continue;
+                }
+                match ErrorCode::from_code(p.error_code) {
+                    None => {
+                        let (records, next) = fetcher::partition_records(
+                            &tp,
+                            &p,
+                            offset,
+                            self.config.isolation_level,
+                            limit,
+                        )
+                        .map_err(|e| {
+                            KafkaError::protocol(
+                                &format!("broker {}", outcome.broker),
+                                format!("fetch of {tp} at {offset}: {e}"),
+                            )
+                        })?;
+                        st.failures = 0;
+                        st.retry_at = None;
+                        if let Some(n) = next {
+                            st.pos = Pos::Known(n.max(offset));
+                        }
+                        st.buffered += records.len();
+                        self.buffer.extend(records);
+                    }
+                    Some(ErrorCode::OffsetOutOfRange) => match reset {
+                        Some(p) => {
+                            tracing::info!(partition = %tp, offset, "offset out of range; resetting");
+                            st.pos = p;
+                        }
+                        None => {
+                            return Err(KafkaError::broker(
+                                ErrorCode::OffsetOutOfRange,
+                                format!(
+                                    "fetch of {tp} at offset {offset} (auto_offset_reset is none)"
+                                ),
+                                None,
+                            ));
+                        }
+                    },
+                    Some(code) if code.is_retriable() => {
+                        // NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, ...:
+                        // refresh the leaders, fetch again from the same
+                        // position.
+                        tracing::debug!(partition = %tp, error = %code, "fetch error; retrying");
+                        if code.invalidates_metadata() {
+                            self.cluster.invalidate(outcome.metadata_generation);
+                        }
+                        self.retry_later(&tp);
+                    }
+                    Some(code) => {
+                        return Err(KafkaError::broker(
+                            code,
+                            format!("fetch of {tp} from broker {}", outcome.broker),
+                            None,
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits, for every assigned partition, the offset after the last
+    /// record `recv` handed out (only partitions with something new).
+    pub async fn commit(&mut self) -> Result<()> {
+        let offsets: BTreeMap<TopicPartition, i64> = self
+            .parts
+            .iter()
+            .filter_map(|(tp, st)| {
+                let d = st.delivered?;
+                (self.committed.get(tp) != Some(&d)).then(|| (tp.clone(), d))
+            })
+            .collect();
+        self.commit_offsets(offsets).await
+    }
+
+    /// Commits `offsets`: for each partition, the offset of the next
+    /// record to read (one past the last one processed).
+    pub async fn commit_offsets(
+        &mut self,
+        offsets: impl IntoIterator<Item = (TopicPartition, i64)>,
+    ) -> Result<()> {
+        let Some(group) = &self.group else {
+            return Err(KafkaError::InvalidArgument(
+                "committing offsets needs a group_id".into(),
+            ));
+        };
+        let offsets: BTreeMap<TopicPartition, i64> = offsets.into_iter().collect();
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        group.commit(&offsets).await?;
+        tracing::debug!(?offsets, "offsets committed");
+        self.committed.extend(offsets);
+        Ok(())
+    }
+
+    /// The group's committed offsets of `partitions` (`None`: nothing
+    /// committed).
+    pub async fn committed(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<HashMap<TopicPartition, Option<i64>>> {
+        match &self.group {
+            Some(g) => g.committed(partitions).await,
+            None => Err(KafkaError::InvalidArgument(
+                "committed offsets need a group_id".into(),
+            )),
+        }
+    }
+
+    fn must_join(&self) -> bool {
+        !self.subscription.is_empty()
+            && (self.joining.is_some() || self.group.as_ref().is_some_and(|g| g.needs_rejoin()))
+    }
+
+    /// Waits for the group's assignment if a subscription is pending.
+    async fn ensure_assignment(&mut self) -> Result<()> {
+        if self.must_join() {
+            self.rejoin().await?;
+        }
+        Ok(())
+    }
+
+    fn reposition(&mut self, tp: &TopicPartition, pos: Pos) {
+        self.buffer
+            .retain(|r| !(r.topic == tp.topic && r.partition == tp.partition));
+        let epoch = self.next_epoch;
+        self.next_epoch += 1;
+        if let Some(st) = self.parts.get_mut(tp) {
+            st.pos = pos;
+            st.buffered = 0;
+            st.epoch = epoch;
+            st.retry_at = None;
+        }
+    }
+
+    /// Moves every assigned partition to its first stored record (after
+    /// waiting for the assignment if a subscription is pending).
+    pub async fn seek_to_beginning(&mut self) -> Result<()> {
+        self.seek_to(End::Earliest).await
+    }
+
+    /// Moves every assigned partition to its end: only records produced
+    /// after this call are read.
+    pub async fn seek_to_end(&mut self) -> Result<()> {
+        self.seek_to(End::Latest).await
+    }
+
+    async fn seek_to(&mut self, end: End) -> Result<()> {
+        self.ensure_assignment().await?;
+        let parts: Vec<TopicPartition> = self.parts.keys().cloned().collect();
+        for tp in &parts {
+            self.reposition(tp, Pos::Reset(end));
+        }
+        // Resolve now: "the end" is the end at the time of the call.
+        let deadline = Instant::now() + self.config.client.request_timeout;
+        let mut backoff = crate::backoff::Backoff::new(
+            self.config.client.retry_backoff,
+            self.config.client.retry_backoff_max,
+        );
+        loop {
+            self.resolve_positions().await?;
+            if !self.parts.values().any(|s| matches!(s.pos, Pos::Reset(_))) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(KafkaError::Timeout {
+                    what: "ListOffsets for seek".into(),
+                    timeout: self.config.client.request_timeout,
+                });
+            }
+            tokio::time::sleep(backoff.next_delay()).await;
+            if let Some(generation) = self.cluster.needs_refresh() {
+                let _ = self.cluster.refresh(generation).await;
+            }
+        }
+    }
+
+    /// Moves `tp` (which must be assigned) to `offset`.
+    pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        if !self.parts.contains_key(tp) {
+            return Err(KafkaError::InvalidArgument(format!(
+                "seek: {tp} is not assigned to this consumer"
+            )));
+        }
+        if offset < 0 {
+            return Err(KafkaError::InvalidArgument(format!(
+                "seek: negative offset {offset}"
+            )));
+        }
+        self.reposition(tp, Pos::Known(offset));
+        Ok(())
+    }
+
+    /// Commits what was delivered (with auto commit on), leaves the group
+    /// and closes every connection.
+    pub async fn close(mut self) -> Result<()> {
+        let mut result = Ok(());
+        if self.config.enable_auto_commit && self.group.is_some() {
+            result = self.commit().await;
+        }
+        self.drop_fetches();
+        if let Some(h) = self.heartbeat.take() {
+            h.abort();
+        }
+        if let Some(h) = self.joining.take() {
+            h.abort();
+        }
+        if let Some(g) = &self.group {
+            g.leave("the consumer is being closed").await;
+            g.shutdown().await;
+        }
+        self.cluster
+            .poison_all(|_| KafkaError::Closed("consumer closed".into()));
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests;
