@@ -85,3 +85,13 @@ pub fn restart_mosquitto() {
 pub fn unique_topic(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), rand::random::<u64>())
 }
+
+/// The single-node Kafka harness (`tests/brokers/kafka.sh start`), started if needed: the
+/// PLAINTEXT, SSL, MTLS, SASL_PLAINTEXT and SASL_SSL listeners, the test PKI, SASL users and
+/// the Java tools' client property files (see `tests/brokers/kafka/README.md`).
+pub fn kafka() -> &'static Harness {
+    static H: OnceLock<Harness> = OnceLock::new();
+    H.get_or_init(|| Harness {
+        vars: parse_env(&run_script("kafka.sh", &["start"])),
+    })
+}

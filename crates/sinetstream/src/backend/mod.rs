@@ -18,6 +18,8 @@ use crate::config::{Map, ServiceConfig};
 use crate::consistency::Consistency;
 use crate::error::{Error, Result};
 
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod memory;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
@@ -176,6 +178,8 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
     m.insert("memory".into(), Arc::new(memory::MemoryBackend));
     #[cfg(feature = "mqtt")]
     m.insert("mqtt".into(), Arc::new(mqtt::MqttBackend));
+    #[cfg(feature = "kafka")]
+    m.insert("kafka".into(), Arc::new(kafka::KafkaBackend));
     RwLock::new(m)
 });
 

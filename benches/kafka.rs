@@ -1,0 +1,419 @@
+//! Kafka producer throughput: our client (`sinetstream-kafka`'s Producer directly, and the
+//! facade writer with the SINETStream wire format) against librdkafka (the `rdkafka` crate,
+//! built from source) and the Java client's `ProducerPerformance`, on the same broker
+//! (`tests/brokers/kafka.sh`, PLAINTEXT), in the same run.
+//!
+//! `cargo bench -p sinetstream-benches --bench kafka`. Environment: `BENCH_N` records per run
+//! for 100-byte records (default 200,000; 1 KB runs use half as many), `BENCH_BATCH` batch
+//! size in bytes for every client (default 16,384, the Java default), `BENCH_LINGER_MS`
+//! (default 5, the Java 4.x default), `BENCH_ROUNDS` (default 2; the best round is reported).
+//! A warm-up round of every client comes first and is not reported.
+//!
+//! Every client gets the same settings: acks as the row says, idempotence on with acks=all
+//! (the Java default) and off with acks=1, the batch size and linger above, no compression.
+//! Each run writes to a new topic, created beforehand (by one record from our producer) so that
+//! topic creation is not timed. Time runs from the first send to the last acknowledgement.
+//! MB/s are MiB/s of record values, as ProducerPerformance counts them.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientContext;
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig as RdConfig;
+use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
+use sinetstream::MessageWriter;
+use sinetstream_benches::process_cpu;
+use sinetstream_e2e::brokers::{kafka, repo_root, unique_topic};
+use sinetstream_kafka::{Acks, ClientConfig, Producer, ProducerConfig, ProducerRecord};
+
+fn env_usize(key: &str, default: usize) -> usize {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    size: usize,
+    n: usize,
+    acks_all: bool,
+    batch: usize,
+    linger_ms: u64,
+}
+
+impl Settings {
+    fn acks(&self) -> &'static str {
+        if self.acks_all { "all" } else { "1" }
+    }
+}
+
+/// One client's result.
+#[derive(Debug, Clone, Copy, Default)]
+struct Run {
+    records_per_s: f64,
+    mib_per_s: f64,
+    /// CPU time of this process per record, if measured (in-process clients).
+    cpu_us_per_record: Option<f64>,
+}
+
+impl Run {
+    fn from(s: &Settings, elapsed: Duration, cpu: Option<Duration>) -> Run {
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        let rps = s.n as f64 / secs;
+        Run {
+            records_per_s: rps,
+            mib_per_s: rps * s.size as f64 / (1024.0 * 1024.0),
+            cpu_us_per_record: cpu.map(|c| c.as_secs_f64() * 1e6 / s.n as f64),
+        }
+    }
+}
+
+fn bootstrap() -> String {
+    kafka().get("KAFKA_PLAINTEXT").to_owned()
+}
+
+fn our_config(s: &Settings) -> ProducerConfig {
+    let mut p = ProducerConfig::new(ClientConfig::new([bootstrap()]));
+    p.acks = if s.acks_all { Acks::All } else { Acks::One };
+    p.enable_idempotence = s.acks_all;
+    p.batch_size = s.batch;
+    p.linger = Duration::from_millis(s.linger_ms);
+    p
+}
+
+/// The topics of this run, deleted at the end.
+static TOPICS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Creates `topic` by writing one record to it.
+async fn create_topic(topic: &str) {
+    TOPICS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(topic.to_owned());
+    let p = Producer::connect(ProducerConfig::new(ClientConfig::new([bootstrap()])))
+        .await
+        .expect("connect");
+    p.send(ProducerRecord::new(topic, &b"warm-up"[..]))
+        .await
+        .expect("send")
+        .await
+        .expect("warm-up record stored");
+    p.close().await.expect("close");
+}
+
+async fn ours_direct(s: Settings) -> Run {
+    let topic = unique_topic("bench-kafka-ours");
+    create_topic(&topic).await;
+    let p = Producer::connect(our_config(&s)).await.expect("connect");
+    // The producer learns the topic's metadata before the clock starts.
+    p.send(ProducerRecord::new(topic.as_str(), &b"warm-up"[..]))
+        .await
+        .expect("send")
+        .await
+        .expect("stored");
+    let value = bytes::Bytes::from(vec![b'x'; s.size]);
+    let cpu0 = process_cpu();
+    let t0 = Instant::now();
+    let mut deliveries = Vec::with_capacity(s.n);
+    for _ in 0..s.n {
+        deliveries.push(
+            p.send(ProducerRecord::new(topic.as_str(), value.clone()))
+                .await
+                .expect("send"),
+        );
+    }
+    p.flush().await.expect("flush");
+    for d in deliveries {
+        d.await.expect("delivered");
+    }
+    let run = Run::from(&s, t0.elapsed(), Some(process_cpu() - cpu0));
+    p.close().await.expect("close");
+    run
+}
+
+async fn ours_facade(s: Settings) -> Run {
+    let topic = unique_topic("bench-kafka-facade");
+    create_topic(&topic).await;
+    let cfg = format!(
+        "bench:\n  type: kafka\n  brokers: {}\n  acks: {}\n  enable_idempotence: {}\n  batch_size: {}\n  linger_ms: {}\n",
+        bootstrap(),
+        s.acks(),
+        s.acks_all,
+        s.batch,
+        s.linger_ms
+    );
+    let writer = MessageWriter::builder("bench")
+        .config_text(cfg)
+        .topic(&topic)
+        .build()
+        .expect("writer");
+    let mut w = writer.open_async().await.expect("writer opens");
+    w.publish(b"warm-up".to_vec()).await.expect("publish");
+    w.flush().await.expect("flush");
+    let value = vec![b'x'; s.size];
+    let cpu0 = process_cpu();
+    let t0 = Instant::now();
+    for _ in 0..s.n {
+        w.publish(value.clone()).await.expect("publish");
+    }
+    w.flush().await.expect("flush");
+    let run = Run::from(&s, t0.elapsed(), Some(process_cpu() - cpu0));
+    w.close().await.expect("close");
+    run
+}
+
+struct Counter {
+    ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+}
+
+impl ClientContext for Counter {}
+
+impl ProducerContext for Counter {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
+        match result {
+            Ok(_) => self.ok.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
+/// librdkafka through `rdkafka`'s BaseProducer, polled from this thread.
+fn librdkafka(s: Settings, topic: &str) -> Run {
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let p: BaseProducer<Counter> = RdConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("acks", s.acks())
+        .set("enable.idempotence", s.acks_all.to_string())
+        .set("batch.size", s.batch.to_string())
+        .set("linger.ms", s.linger_ms.to_string())
+        .set("queue.buffering.max.kbytes", (32 * 1024).to_string())
+        .create_with_context(Counter {
+            ok: Arc::clone(&ok),
+            failed: Arc::clone(&failed),
+        })
+        .expect("librdkafka producer");
+    // Metadata and connection before the clock starts.
+    p.send(BaseRecord::<(), [u8]>::to(topic).payload(&b"warm-up"[..]))
+        .map_err(|(e, _)| e)
+        .expect("warm-up");
+    p.flush(Duration::from_secs(30)).expect("warm-up flush");
+    ok.store(0, Ordering::Relaxed);
+    let value = vec![b'x'; s.size];
+    let cpu0 = process_cpu();
+    let t0 = Instant::now();
+    for i in 0..s.n {
+        let mut rec = BaseRecord::<(), [u8]>::to(topic).payload(&value[..]);
+        loop {
+            match p.send(rec) {
+                Ok(()) => break,
+                Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    rec = r;
+                    p.poll(Duration::from_millis(1));
+                }
+                Err((e, _)) => panic!("librdkafka send: {e}"),
+            }
+        }
+        if i % 1024 == 0 {
+            p.poll(Duration::ZERO);
+        }
+    }
+    p.flush(Duration::from_secs(120)).expect("flush");
+    let run = Run::from(&s, t0.elapsed(), Some(process_cpu() - cpu0));
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "librdkafka delivery failures"
+    );
+    assert_eq!(
+        ok.load(Ordering::Relaxed),
+        s.n as u64,
+        "librdkafka deliveries"
+    );
+    run
+}
+
+/// The Java client's ProducerPerformance; parses its summary line:
+/// `N records sent, R records/sec (M MB/sec), ...`.
+fn java(s: Settings, topic: &str) -> Run {
+    let h = kafka();
+    let script = repo_root().join("tests/brokers/kafka.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(["tool", "producer-perf", "--topic", topic])
+        .args(["--num-records", &s.n.to_string()])
+        .args(["--record-size", &s.size.to_string()])
+        .args(["--throughput", "-1", "--producer-props"])
+        .arg(format!("bootstrap.servers={}", bootstrap()))
+        .arg(format!("acks={}", s.acks()))
+        .arg(format!("enable.idempotence={}", s.acks_all))
+        .arg(format!("batch.size={}", s.batch))
+        .arg(format!("linger.ms={}", s.linger_ms))
+        .env("KAFKA_VERSION", h.get("KAFKA_VERSION"))
+        .output()
+        .expect("run producer-perf");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "producer-perf failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.contains("records sent") && l.contains("records/sec"))
+        .unwrap_or_else(|| panic!("no summary in {stdout}"));
+    let num_before = |marker: &str| -> f64 {
+        let head = &line[..line.find(marker).unwrap_or_else(|| panic!("{line}"))];
+        head.trim_end()
+            .rsplit([' ', '('])
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("cannot parse {marker} in {line}"))
+    };
+    Run {
+        records_per_s: num_before("records/sec"),
+        mib_per_s: num_before("MB/sec"),
+        cpu_us_per_record: None,
+    }
+}
+
+/// One run of every client: ours direct, the facade, librdkafka, Java.
+fn run_all(rt: &tokio::runtime::Runtime, s: Settings) -> [Run; 4] {
+    let direct = rt.block_on(ours_direct(s));
+    let facade = rt.block_on(ours_facade(s));
+    let rd_topic = unique_topic("bench-kafka-rdkafka");
+    rt.block_on(create_topic(&rd_topic));
+    let rd = librdkafka(s, &rd_topic);
+    let java_topic = unique_topic("bench-kafka-java");
+    rt.block_on(create_topic(&java_topic));
+    let jv = java(s, &java_topic);
+    [direct, facade, rd, jv]
+}
+
+/// Deletes the benchmark's topics (they hold gigabytes), with librdkafka's admin client.
+fn delete_topics(rt: &tokio::runtime::Runtime) {
+    let topics = std::mem::take(
+        &mut *TOPICS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    let admin: AdminClient<DefaultClientContext> = RdConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("admin client");
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    match rt.block_on(admin.delete_topics(&names, &AdminOptions::new())) {
+        Ok(results) => {
+            let failed = results.iter().filter(|r| r.is_err()).count();
+            if failed > 0 {
+                eprintln!("kafka bench: {failed} topic(s) not deleted");
+            }
+        }
+        Err(e) => eprintln!("kafka bench: deleting the topics failed: {e}"),
+    }
+}
+
+fn fmt_run(r: &Run) -> String {
+    format!("{:.0} ({:.1})", r.records_per_s, r.mib_per_s)
+}
+
+fn main() {
+    let h = kafka();
+    let n100 = env_usize("BENCH_N", 200_000);
+    let batch = env_usize("BENCH_BATCH", 16_384);
+    let linger_ms = env_usize("BENCH_LINGER_MS", 5) as u64;
+    let rounds = env_usize("BENCH_ROUNDS", 2).max(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    // A warm-up round (broker JIT, page cache, our allocators), not reported.
+    let warm = Settings {
+        size: 100,
+        n: (n100 / 4).max(1),
+        acks_all: false,
+        batch,
+        linger_ms,
+    };
+    eprintln!("kafka bench: warm-up, {} records per client", warm.n);
+    run_all(&rt, warm);
+
+    let mut rows = Vec::new();
+    for size in [100usize, 1024] {
+        let n = if size == 100 { n100 } else { (n100 / 2).max(1) };
+        for acks_all in [false, true] {
+            let s = Settings {
+                size,
+                n,
+                acks_all,
+                batch,
+                linger_ms,
+            };
+            // Best of `rounds`, the clients interleaved within each round.
+            let mut best = [Run::default(); 4];
+            for round in 1..=rounds {
+                eprintln!(
+                    "kafka bench: {size} B, acks={}, {n} records, round {round}/{rounds}",
+                    s.acks()
+                );
+                for (b, r) in best.iter_mut().zip(run_all(&rt, s)) {
+                    if r.records_per_s > b.records_per_s {
+                        *b = r;
+                    }
+                }
+            }
+            rows.push((s, best[0], best[1], best[2], best[3]));
+            delete_topics(&rt);
+        }
+    }
+
+    println!(
+        "\n### Kafka producer throughput (Kafka {} single node, PLAINTEXT, batch {batch} B, linger {linger_ms} ms)\n",
+        h.get("KAFKA_VERSION")
+    );
+    println!(
+        "records/s (MiB/s), best of {rounds} rounds; ratios are ours / reference (>1 = ours faster); CPU = this process's CPU µs per record\n"
+    );
+    println!(
+        "| record | acks | records | sinetstream-kafka | facade writer | librdkafka | Java ProducerPerformance | kafka/librdkafka | kafka/Java | facade/librdkafka | facade/Java | CPU µs/rec: kafka / facade / librdkafka |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (s, d, f, rd, jv) in &rows {
+        let ratio = |a: &Run, b: &Run| a.records_per_s / b.records_per_s;
+        let cpu = |r: &Run| {
+            r.cpu_us_per_record
+                .map_or_else(|| "-".to_owned(), |c| format!("{c:.2}"))
+        };
+        println!(
+            "| {} B | {} | {} | {} | {} | {} | {} | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {} / {} / {} |",
+            s.size,
+            s.acks(),
+            s.n,
+            fmt_run(d),
+            fmt_run(f),
+            fmt_run(rd),
+            fmt_run(jv),
+            ratio(d, rd),
+            ratio(d, jv),
+            ratio(f, rd),
+            ratio(f, jv),
+            cpu(d),
+            cpu(f),
+            cpu(rd)
+        );
+    }
+    println!(
+        "\nThe facade writer's records carry the SINETStream v3 header and Avro envelope (+~20 B per record); its MiB/s count the user payload."
+    );
+}
