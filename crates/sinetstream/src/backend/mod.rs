@@ -23,6 +23,8 @@ pub mod kafka;
 pub mod memory;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
+#[cfg(any(feature = "mqtt", feature = "kafka"))]
+mod tls;
 
 /// What a backend gets to open a reader or writer.
 #[derive(Debug)]

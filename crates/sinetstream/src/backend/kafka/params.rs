@@ -9,8 +9,7 @@
 use std::time::Duration;
 
 use sinetstream_kafka::{
-    Acks, CertSource, ClientConfig, Compression, ProducerConfig, SaslConfig, SaslMechanism,
-    TlsOptions,
+    Acks, ClientConfig, Compression, ProducerConfig, SaslConfig, SaslMechanism, TlsOptions,
 };
 
 use crate::backend::OpenContext;
@@ -153,35 +152,6 @@ fn tls_switch(p: &Params<'_>) -> Option<bool> {
     }
 }
 
-fn apply_common_tls(t: &mut TlsOptions, ct: &CommonTls, service: &str) -> Result<()> {
-    if ct
-        .keyfile_password
-        .as_deref()
-        .is_some_and(|p| !p.is_empty())
-    {
-        return Err(invalid(
-            service,
-            "tls.keyfilePassword: encrypted private keys are not supported; give an unencrypted key file",
-        ));
-    }
-    if let Some(p) = &ct.ca_certs {
-        t.ca_certs = Some(CertSource::File(p.into()));
-    }
-    if let Some(p) = &ct.certfile {
-        t.client_cert = Some(CertSource::File(p.into()));
-    }
-    if let Some(p) = &ct.keyfile {
-        t.client_key = Some(CertSource::File(p.into()));
-    }
-    if let Some(c) = &ct.ciphers {
-        t.ciphers = Some(c.clone());
-    }
-    if let Some(h) = ct.check_hostname {
-        t.check_hostname = h;
-    }
-    Ok(())
-}
-
 fn apply_ssl_keys(t: &mut TlsOptions, p: &Params<'_>, service: &str) -> Result<()> {
     if let Some(pw) = p.str("ssl_password") {
         if !pw.is_empty() {
@@ -199,21 +169,17 @@ fn apply_ssl_keys(t: &mut TlsOptions, p: &Params<'_>, service: &str) -> Result<(
             ));
         }
     }
-    if let Some(f) = p.str("ssl_cafile") {
-        t.ca_certs = Some(CertSource::File(f.into()));
-    }
-    if let Some(f) = p.str("ssl_certfile") {
-        t.client_cert = Some(CertSource::File(f.into()));
-    }
-    if let Some(f) = p.str("ssl_keyfile") {
-        t.client_key = Some(CertSource::File(f.into()));
-    }
-    if let Some(c) = p.str("ssl_ciphers") {
-        t.ciphers = Some(c.to_owned());
-    }
-    if let Some(h) = p.bool("ssl_check_hostname") {
-        t.check_hostname = h;
-    }
+    crate::backend::tls::apply_keys(
+        t,
+        p,
+        crate::backend::tls::TlsKeys {
+            ca_certs: "ssl_cafile",
+            certfile: "ssl_certfile",
+            keyfile: "ssl_keyfile",
+            ciphers: "ssl_ciphers",
+            check_hostname: Some("ssl_check_hostname"),
+        },
+    );
     Ok(())
 }
 
@@ -275,11 +241,11 @@ pub(crate) fn client_config(ctx: &OpenContext<'_>) -> Result<ClientConfig> {
         let mut t = TlsOptions::default();
         // Lowest precedence first: the common section, the ssl_* keys, then the constructor's.
         if let Some(ct) = CommonTls::from_params(&c) {
-            apply_common_tls(&mut t, &ct, service)?;
+            crate::backend::tls::apply_common(&mut t, &ct, service)?;
         }
         apply_ssl_keys(&mut t, &b, service)?;
         if let Some(ct) = CommonTls::from_params(&a) {
-            apply_common_tls(&mut t, &ct, service)?;
+            crate::backend::tls::apply_common(&mut t, &ct, service)?;
         }
         apply_ssl_keys(&mut t, &a, service)?;
         client.tls = Some(t);
@@ -649,8 +615,16 @@ config:
         .expect("valid")
         .producer;
         let t = p.client.tls.expect("tls on");
-        assert_eq!(t.ca_certs, Some(CertSource::File("/backend-ca.pem".into())));
-        assert_eq!(t.client_cert, Some(CertSource::File("/c.pem".into())));
+        assert_eq!(
+            t.ca_certs,
+            Some(sinetstream_kafka::CertSource::File(
+                "/backend-ca.pem".into()
+            ))
+        );
+        assert_eq!(
+            t.client_cert,
+            Some(sinetstream_kafka::CertSource::File("/c.pem".into()))
+        );
         assert!(!t.check_hostname);
 
         let p = writer_unchecked(

@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use sinetstream_mqtt::{
-    CertSource, Credentials, MqttOptions, Protocol, QoS, Reconnect, TlsOptions, Will, WsOptions,
+    Credentials, MqttOptions, Protocol, QoS, Reconnect, TlsOptions, Will, WsOptions,
 };
 
 use crate::backend::OpenContext;
@@ -109,7 +109,7 @@ pub(crate) fn translate(ctx: &OpenContext<'_>) -> Result<MqttParams> {
         None
     };
     if let (Some(t), Some(ct)) = (tls.as_mut(), common_tls.as_ref()) {
-        apply_common_tls(t, ct);
+        crate::backend::tls::apply_common(t, ct, service)?;
     }
     if let (Some(t), Some(ts)) = (tls.as_mut(), tls_set.as_ref()) {
         apply_tls_set(t, ts, service)?;
@@ -269,37 +269,18 @@ fn qos_value(v: &Value, service: &str) -> Result<QoS> {
     }
 }
 
-fn apply_common_tls(t: &mut TlsOptions, ct: &CommonTls) {
-    if let Some(p) = &ct.ca_certs {
-        t.ca_certs = Some(CertSource::File(p.into()));
-    }
-    if let Some(p) = &ct.certfile {
-        t.client_cert = Some(CertSource::File(p.into()));
-    }
-    if let Some(p) = &ct.keyfile {
-        t.client_key = Some(CertSource::File(p.into()));
-    }
-    if let Some(c) = &ct.ciphers {
-        t.ciphers = Some(c.clone());
-    }
-    if let Some(h) = ct.check_hostname {
-        t.check_hostname = h;
-    }
-}
-
 fn apply_tls_set(t: &mut TlsOptions, ts: &Params<'_>, service: &str) -> Result<()> {
-    if let Some(p) = ts.str("ca_certs") {
-        t.ca_certs = Some(CertSource::File(p.into()));
-    }
-    if let Some(p) = ts.str("certfile") {
-        t.client_cert = Some(CertSource::File(p.into()));
-    }
-    if let Some(p) = ts.str("keyfile") {
-        t.client_key = Some(CertSource::File(p.into()));
-    }
-    if let Some(c) = ts.str("ciphers") {
-        t.ciphers = Some(c.to_owned());
-    }
+    crate::backend::tls::apply_keys(
+        t,
+        ts,
+        crate::backend::tls::TlsKeys {
+            ca_certs: "ca_certs",
+            certfile: "certfile",
+            keyfile: "keyfile",
+            ciphers: "ciphers",
+            check_hostname: None,
+        },
+    );
     // Python's ssl.CERT_NONE (0) / CERT_OPTIONAL (1) / CERT_REQUIRED (2), by name or number.
     match ts.raw("cert_reqs") {
         Some(Value::Int(0)) => t.verify = false,
