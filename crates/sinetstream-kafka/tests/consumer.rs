@@ -726,8 +726,10 @@ async fn shares_a_group_with_the_java_consumer() {
                     "group.protocol=classic",
                     "--consumer-property",
                     "auto.offset.reset=earliest",
+                    // Generous: on a loaded 2-core machine the JVM can take many seconds
+                    // between joining and its first fetch.
                     "--timeout-ms",
-                    "15000",
+                    "40000",
                     "--property",
                     "print.partition=true",
                 ])

@@ -343,6 +343,10 @@ pub struct Consumer {
     /// task that was aborted or panicked).
     in_flight: HashMap<tokio::task::Id, i32>,
     busy_brokers: HashSet<i32>,
+    /// Consecutive passes that found a partition without a known leader: the metadata refresh
+    /// they trigger is retried quickly at first (a fresh `assign` has no leaders yet), then
+    /// backs off up to `retry_backoff`.
+    leaderless_passes: u32,
     /// What was last committed (or found committed), per partition.
     committed: HashMap<TopicPartition, i64>,
     next_auto_commit: Instant,
@@ -403,6 +407,7 @@ impl Consumer {
             fetches: JoinSet::new(),
             in_flight: HashMap::new(),
             busy_brokers: HashSet::new(),
+            leaderless_passes: 0,
             committed: HashMap::new(),
             next_epoch: 1,
             config,
@@ -741,6 +746,7 @@ impl Consumer {
             .retry_backoff
             .max(Duration::from_millis(10));
         let (snap, generation) = self.cluster.metadata();
+        let mut leaderless = false;
         let mut by_broker: BTreeMap<i32, Vec<(TopicPartition, i64)>> = BTreeMap::new();
         let mut sent_epochs: HashMap<TopicPartition, u64> = HashMap::new();
         for (tp, st) in &self.parts {
@@ -765,8 +771,20 @@ impl Consumer {
                     sent_epochs.insert(tp.clone(), st.epoch);
                 }
                 Some(_) => {}
-                None => self.cluster.invalidate(generation),
+                None => {
+                    self.cluster.invalidate(generation);
+                    leaderless = true;
+                }
             }
+        }
+        if leaderless {
+            // Waiting the whole retry_backoff here delayed every fresh consumer's first record
+            // by ~100 ms; the refresh at the top of the loop is what is needed, soon.
+            let quick = Duration::from_millis(5).saturating_mul(1 << self.leaderless_passes.min(6));
+            wait = wait.min(quick);
+            self.leaderless_passes = self.leaderless_passes.saturating_add(1);
+        } else {
+            self.leaderless_passes = 0;
         }
         for (broker, parts) in by_broker {
             let req = fetcher::fetch_request(&parts, &self.limits);
