@@ -228,6 +228,9 @@ pub(crate) async fn open_reader(ctx: &OpenContext<'_>) -> Result<Box<dyn ReaderB
     }
     let p = reader_params(ctx)?;
     let brokers = p.brokers.clone();
+    ensure_topics(&p.consumer.client, ctx.topics, p.assignment_wait)
+        .await
+        .map_err(|e| map_error(&service, &brokers, e))?;
     let mut consumer = Consumer::connect(p.consumer)
         .await
         .map_err(|e| map_error(&service, &brokers, e))?;
@@ -261,6 +264,39 @@ pub(crate) async fn open_reader(ctx: &OpenContext<'_>) -> Result<Box<dyn ReaderB
         service,
         brokers,
     }))
+}
+
+/// Makes the subscribed topics exist (auto-created through metadata, where the broker allows
+/// it) and have leaders before the group forms: a group that assigns while a topic is still
+/// being created gives it no partitions and does not rebalance when they appear.
+async fn ensure_topics(
+    client: &sinetstream_kafka::ClientConfig,
+    topics: &[String],
+    wait: Duration,
+) -> std::result::Result<(), sinetstream_kafka::KafkaError> {
+    let c = sinetstream_kafka::Client::connect(client.clone()).await?;
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let deadline = Instant::now() + wait;
+    let mut delay = Duration::from_millis(20);
+    loop {
+        let md = c.refresh_metadata(&names).await?;
+        let missing: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|t| !md.topic(t).is_some_and(|m| m.is_usable()))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            tracing::warn!("topics {missing:?} have no usable partitions yet; subscribing anyway");
+            break;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(500));
+    }
+    c.close();
+    Ok(())
 }
 
 struct KafkaReader {
