@@ -449,7 +449,9 @@ transaction.state.log.num.partitions=10
 num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=1
-log.retention.hours=24
+# No time-based retention: tests write records with fixed timestamps years in the past,
+# which the first retention check (5 min after start) would delete under a 24 h rule.
+log.retention.ms=-1
 EOF
 }
 
