@@ -166,6 +166,11 @@ pub(crate) struct Accumulator {
     pub(crate) failed_records: u64,
     /// Recent failures, tagged with `failed_records` before them.
     pub(crate) failures: VecDeque<(u64, KafkaError)>,
+    /// The producer id and epoch in use (idempotent producers), for
+    /// inspection.
+    pub(crate) identity: Option<(i64, i16)>,
+    /// Test hook: renumber with a bumped epoch at the next chance.
+    pub(crate) debug_reset_pid: bool,
 }
 
 /// How many recent failures `flush` can report from.

@@ -37,6 +37,22 @@ pub(crate) struct PidEpoch {
     pub(crate) epoch: i16,
 }
 
+impl PidEpoch {
+    /// The same id with the next epoch, when the epoch can still grow.
+    ///
+    /// An idempotent (non-transactional) producer bumps its epoch itself
+    /// (KIP-360, as the Java client's `bumpIdempotentEpochAndResetIdIfNeeded`):
+    /// the broker hands every InitProducerId without a transactional id a
+    /// brand-new id, but accepts sequence 0 under a higher epoch of a known
+    /// id, and from then on fences batches of the old epoch.
+    pub(crate) fn bumped(self) -> Option<PidEpoch> {
+        (self.id >= 0 && self.epoch >= 0 && self.epoch < i16::MAX).then(|| PidEpoch {
+            id: self.id,
+            epoch: self.epoch + 1,
+        })
+    }
+}
+
 /// Gets a producer id from any broker, retrying retriable errors until
 /// `timeout`.
 pub(crate) async fn init_producer_id(cluster: &Cluster, timeout: Duration) -> Result<PidEpoch> {
@@ -86,5 +102,17 @@ mod tests {
         assert_eq!(seq_add(i32::MAX - 1, 5), 3);
         assert_eq!(seq_distance(i32::MAX - 1, 3), 5);
         assert_eq!(seq_distance(10, 10), 0);
+    }
+
+    #[test]
+    fn epochs_bump_until_exhausted() {
+        let p = PidEpoch { id: 42, epoch: 3 };
+        assert_eq!(p.bumped(), Some(PidEpoch { id: 42, epoch: 4 }));
+        let last = PidEpoch {
+            id: 42,
+            epoch: i16::MAX,
+        };
+        assert_eq!(last.bumped(), None);
+        assert_eq!(PidEpoch { id: -1, epoch: -1 }.bumped(), None);
     }
 }

@@ -501,6 +501,21 @@ impl Producer {
         self.handle.shared.cluster.metadata().0
     }
 
+    /// The producer id and epoch the broker assigned, once an idempotent
+    /// producer has sent something; `None` otherwise.
+    pub fn producer_identity(&self) -> Option<(i64, i16)> {
+        self.handle.shared.lock().identity
+    }
+
+    /// Test hook: acts as if the broker's sequence state no longer matched
+    /// ours (as after OUT_OF_ORDER_SEQUENCE_NUMBER), so the producer bumps
+    /// its epoch and restarts its sequences before the next send.
+    #[doc(hidden)]
+    pub fn debug_reset_producer_id(&self) {
+        self.handle.shared.lock().debug_reset_pid = true;
+        self.handle.shared.wake.notify_one();
+    }
+
     /// Test hook: drops every broker connection at once, as a network
     /// failure would. In-flight requests fail and are retried on new
     /// connections.

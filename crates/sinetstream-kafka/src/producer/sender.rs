@@ -42,9 +42,11 @@ pub(crate) struct Sender {
     in_flight: FuturesUnordered<BoxFuture<'static, Completion>>,
     broker_in_flight: HashMap<i32, usize>,
     pid: Option<PidEpoch>,
-    /// A sequence gap or fencing happened: get a new producer id (once
-    /// nothing is in flight) and renumber.
+    /// A sequence gap or fencing happened: bump the epoch or get a new id
+    /// (once nothing is in flight) and renumber.
     pid_reset: bool,
+    /// The reset needs a new id from the broker, not a bumped epoch.
+    pid_fresh: bool,
     pid_backoff: Backoff,
     pid_retry_at: Option<Instant>,
     refreshing: Option<JoinHandle<()>>,
@@ -61,6 +63,7 @@ impl Sender {
             broker_in_flight: HashMap::new(),
             pid: None,
             pid_reset: false,
+            pid_fresh: false,
             pid_backoff,
             pid_retry_at: None,
             refreshing: None,
@@ -121,6 +124,11 @@ impl Sender {
     /// Gets a producer id when none is usable, once nothing is in flight
     /// (a new id restarts every partition's sequence at 0).
     async fn ensure_producer_id(&mut self) {
+        if self.shared.lock().debug_reset_pid {
+            // Test hook (Producer::debug_reset_producer_id).
+            self.shared.lock().debug_reset_pid = false;
+            self.pid_reset = self.pid.is_some();
+        }
         if (self.pid.is_some() && !self.pid_reset) || !self.in_flight.is_empty() {
             return;
         }
@@ -132,21 +140,22 @@ impl Sender {
             return;
         }
         let timeout = self.shared.config.client.request_timeout;
+        if self.pid_reset && !self.pid_fresh {
+            if let Some(next) = self.pid.and_then(PidEpoch::bumped) {
+                tracing::debug!(
+                    producer_id = next.id,
+                    epoch = next.epoch,
+                    "producer epoch bumped"
+                );
+                self.adopt_producer_id(next);
+                return;
+            }
+        }
         match init_producer_id(&self.shared.cluster, timeout).await {
             Ok(pid) => {
-                self.pid = Some(pid);
-                self.pid_reset = false;
                 self.pid_retry_at = None;
                 self.pid_backoff.reset();
-                let mut acc = self.shared.lock();
-                for ps in acc.partitions.values_mut() {
-                    ps.next_sequence = 0;
-                    ps.acked_sequence = 0;
-                    for b in ps.ready.iter_mut() {
-                        b.identity = None;
-                        b.encoded = None;
-                    }
-                }
+                self.adopt_producer_id(pid);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot get a producer id");
@@ -156,6 +165,23 @@ impl Sender {
                     // record would wait for nothing.
                     self.fail_all_queued(&e);
                 }
+            }
+        }
+    }
+
+    /// Starts every partition's sequences at 0 under `pid`.
+    fn adopt_producer_id(&mut self, pid: PidEpoch) {
+        self.pid = Some(pid);
+        self.pid_reset = false;
+        self.pid_fresh = false;
+        let mut acc = self.shared.lock();
+        acc.identity = Some((pid.id, pid.epoch));
+        for ps in acc.partitions.values_mut() {
+            ps.next_sequence = 0;
+            ps.acked_sequence = 0;
+            for b in ps.ready.iter_mut() {
+                b.identity = None;
+                b.encoded = None;
             }
         }
     }
@@ -477,6 +503,12 @@ impl Sender {
         {
             // The broker's sequence state and ours no longer match.
             self.pid_reset = true;
+            // A newer epoch of our id exists (another instance, or the
+            // broker's coordinator moved on): bumping ours cannot win.
+            self.pid_fresh |= matches!(
+                code,
+                Some(ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced)
+            );
         }
         self.finish(b, Err(err));
     }
