@@ -16,7 +16,7 @@ fn config(listener: Listener) -> ProducerConfig {
     ProducerConfig::new(listener.config())
 }
 
-/// Produces 6 records (keys, headers, explicit timestamps) and checks the
+/// Produces 6 records (keys, headers with a repeated key, explicit timestamps) and checks the
 /// Java consumer sees them in order with everything intact.
 async fn roundtrip(listener: Listener) {
     let topic = unique_topic("listener");
@@ -28,7 +28,9 @@ async fn roundtrip(listener: Listener) {
         let mut r = ProducerRecord::new(&topic, format!("value-{i}"))
             .with_timestamp(TS_BASE + i)
             .with_header("n", format!("{i}"))
-            .with_header("via", format!("{listener:?}").replace(['(', ')'], "-"));
+            .with_header("via", format!("{listener:?}").replace(['(', ')'], "-"))
+            // Kafka allows a key twice; both reach the consumer.
+            .with_header("n", "again");
         if i % 2 == 0 {
             r = r.with_key(format!("key-{i}"));
         }
@@ -58,7 +60,8 @@ async fn roundtrip(listener: Listener) {
             ("n".to_owned(), format!("{i}")),
             "{listener:?}"
         );
-        assert_eq!(r.headers.len(), 2);
+        assert_eq!(r.headers.len(), 3, "{listener:?}: {:?}", r.headers);
+        assert_eq!(r.headers[2], ("n".to_owned(), "again".to_owned()));
     }
 }
 
