@@ -324,6 +324,29 @@ impl AsyncReader {
     }
 }
 
+impl AsyncReader {
+    /// What a finished receive yields: a decoded message, an error, or the end.
+    fn settle(&mut self, r: Result<Option<RawMessage>>) -> Option<Result<Message>> {
+        match r {
+            Ok(Some(raw)) => {
+                let msg = self.decode(raw);
+                if msg.is_err() {
+                    self.metrics.update_err();
+                }
+                Some(msg)
+            }
+            Ok(None) => {
+                self.ended = true;
+                None
+            }
+            Err(e) => {
+                self.metrics.update_err();
+                Some(Err(e))
+            }
+        }
+    }
+}
+
 impl Stream for AsyncReader {
     type Item = Result<Message>;
 
@@ -333,6 +356,18 @@ impl Stream for AsyncReader {
             return Poll::Ready(None);
         }
         if this.pending.is_none() {
+            // Fast path: a message the backend already holds needs no future, lock wait or
+            // timer.
+            let ready = this.backend.try_lock().ok().and_then(|mut b| {
+                let r = b.try_recv()?;
+                if let Ok(Some(m)) = &r {
+                    b.delivered(m);
+                }
+                Some(r)
+            });
+            if let Some(r) = ready {
+                return Poll::Ready(this.settle(r));
+            }
             this.pending = Some(this.start_recv());
             this.deadline = this
                 .receive_timeout
@@ -345,23 +380,7 @@ impl Stream for AsyncReader {
             Poll::Ready(r) => {
                 this.pending = None;
                 this.deadline = None;
-                match r {
-                    Ok(Some(raw)) => {
-                        let msg = this.decode(raw);
-                        if msg.is_err() {
-                            this.metrics.update_err();
-                        }
-                        Poll::Ready(Some(msg))
-                    }
-                    Ok(None) => {
-                        this.ended = true;
-                        Poll::Ready(None)
-                    }
-                    Err(e) => {
-                        this.metrics.update_err();
-                        Poll::Ready(Some(Err(e)))
-                    }
-                }
+                Poll::Ready(this.settle(r))
             }
             Poll::Pending => {
                 if let Some(d) = this.deadline.as_mut() {

@@ -121,6 +121,19 @@ impl Group {
     }
 
     /// Records that the application polled (for `max_poll_interval`).
+    /// What `recv` checks per record, under one lock: notes the poll (for
+    /// max_poll_interval), fails with a fatal group error, and tells whether
+    /// a rejoin is due.
+    pub(crate) fn poll_check(&self) -> Result<bool, KafkaError> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        st.last_poll = now;
+        if let Some(e) = &st.fatal {
+            return Err(e.clone());
+        }
+        Ok(st.rejoin || !st.stable)
+    }
+
     pub(crate) fn touch_poll(&self) {
         self.lock().last_poll = Instant::now();
     }

@@ -545,6 +545,10 @@ impl Consumer {
     /// Cancellation safe: a dropped `recv` loses no record (they stay
     /// buffered) and leaves no request half sent.
     pub async fn recv(&mut self) -> Result<Option<ConsumerRecord>> {
+        // Most calls find a record buffered: the same checks, in one lock.
+        if let Some(r) = self.try_recv()? {
+            return Ok(Some(r));
+        }
         loop {
             if self.parts.is_empty() && self.subscription.is_empty() {
                 return Ok(None);
@@ -595,6 +599,31 @@ impl Consumer {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+    }
+
+    /// A buffered record, without waiting and without any I/O. `Ok(None)`
+    /// when [`Consumer::recv`] must run: nothing is buffered, or a rebalance
+    /// or an auto commit is due first.
+    ///
+    /// A fast path for callers that read in a loop: it costs no future.
+    pub fn try_recv(&mut self) -> Result<Option<ConsumerRecord>> {
+        if self.buffer.is_empty() {
+            return Ok(None);
+        }
+        let rejoin_due = match &self.group {
+            Some(g) => g.poll_check()?,
+            None => false,
+        };
+        if !self.subscription.is_empty() && (rejoin_due || self.joining.is_some()) {
+            return Ok(None);
+        }
+        if self.config.enable_auto_commit
+            && self.group.is_some()
+            && Instant::now() >= self.next_auto_commit
+        {
+            return Ok(None);
+        }
+        Ok(self.take_buffered())
     }
 
     /// [`Consumer::recv`] with a time limit: `Ok(None)` when it runs out.

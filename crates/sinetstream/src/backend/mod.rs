@@ -150,6 +150,17 @@ pub trait ReaderBackend: Send + 'static {
     /// message may be lost when it does.
     fn recv(&mut self) -> BoxFuture<'_, Result<Option<RawMessage>>>;
 
+    /// A message that is already at hand, without waiting: `None` when [`recv`] must run
+    /// (nothing buffered, or the backend has work to do first).
+    ///
+    /// An optional fast path: the reader tries it before creating a `recv` future, which
+    /// saves an allocation and a timer per message when messages arrive in batches.
+    ///
+    /// [`recv`]: ReaderBackend::recv
+    fn try_recv(&mut self) -> Option<Result<Option<RawMessage>>> {
+        None
+    }
+
     /// Called when `msg` has been handed to the application (commit tracking for
     /// AT_LEAST_ONCE: only what the application took may be committed).
     fn delivered(&mut self, _msg: &RawMessage) {}

@@ -378,6 +378,29 @@ impl ReaderBackend for KafkaReader {
         })
     }
 
+    fn try_recv(&mut self) -> Option<Result<Option<RawMessage>>> {
+        let r = match self.first.take() {
+            Some(r) => r,
+            None => match self.consumer.as_mut()?.try_recv() {
+                Ok(Some(r)) => r,
+                Ok(None) => return None,
+                Err(e) => return Some(Err(self.err(e))),
+            },
+        };
+        if self.commit_ahead {
+            let tp_committed = self
+                .committed_ahead
+                .iter()
+                .any(|(tp, c)| tp.partition == r.partition && tp.topic == r.topic && *c > r.offset);
+            if !tp_committed {
+                // A commit must go first: recv does it.
+                self.first = Some(r);
+                return None;
+            }
+        }
+        Some(Ok(Some(raw(r))))
+    }
+
     fn seek_to_beginning(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             self.first = None;

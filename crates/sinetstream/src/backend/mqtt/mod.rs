@@ -198,19 +198,23 @@ struct MqttReader {
     messages: Messages,
 }
 
+fn raw(p: sinetstream_mqtt::Publish) -> RawMessage {
+    let mut raw = RawMessage::new(p.topic, p.payload);
+    raw.meta = Some(Arc::new(MqttMeta {
+        qos: p.qos.qos().as_u8(),
+        retain: p.retain,
+        dup: p.dup,
+    }));
+    raw
+}
+
 impl ReaderBackend for MqttReader {
     fn recv(&mut self) -> BoxFuture<'_, Result<Option<RawMessage>>> {
-        Box::pin(async move {
-            Ok(self.messages.recv().await.map(|p| {
-                let mut raw = RawMessage::new(p.topic, p.payload);
-                raw.meta = Some(Arc::new(MqttMeta {
-                    qos: p.qos.qos().as_u8(),
-                    retain: p.retain,
-                    dup: p.dup,
-                }));
-                raw
-            }))
-        })
+        Box::pin(async move { Ok(self.messages.recv().await.map(raw)) })
+    }
+
+    fn try_recv(&mut self) -> Option<Result<Option<RawMessage>>> {
+        self.messages.try_recv().map(|p| Ok(Some(raw(p))))
     }
 
     fn close(&mut self) -> BoxFuture<'_, Result<()>> {
