@@ -12,7 +12,7 @@ use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt as _};
 
 use crate::error::{CliError, CliResult, error_chain};
-use crate::output::{json_map, json_str, yaml_map};
+use crate::output::{json_f64, json_map, json_str, yaml_map};
 use crate::read::seconds;
 use crate::target::Target;
 
@@ -51,6 +51,15 @@ pub(crate) struct CheckArgs {
     /// Seconds to wait for each connection (with --connect)
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub(crate) timeout: f64,
+
+    /// Print one JSON object instead of text: {"config": FILE, "version": N, "ok": BOOL,
+    /// "errors": [PROBLEM], "services": [{"service": NAME, "type": TYPE, "ok": BOOL,
+    /// "connected_ms": MS|null, "warnings": [PROBLEM], "errors": [PROBLEM]}]}, where PROBLEM is
+    /// {"key": "tls.ca_certs"|null, "message": TEXT}; a service is ok with neither warnings
+    /// nor errors. The top-level "errors" are about the file itself ("config" and "version"
+    /// are null when it cannot be loaded). Secrets stay masked; exit codes as without --json
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Runs a `config` subcommand.
@@ -124,21 +133,65 @@ fn show(args: ShowArgs) -> CliResult {
     Ok(())
 }
 
+/// One thing wrong with a service: the parameter it is about (when known) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Problem {
+    key: Option<String>,
+    message: String,
+}
+
+impl Problem {
+    /// A problem whose key is taken from the message (`parameter "KEY"` or a leading `KEY: `).
+    fn new(message: String) -> Self {
+        Problem {
+            key: key_in(&message),
+            message,
+        }
+    }
+
+    fn json(&self) -> String {
+        format!(
+            "{{\"key\":{},\"message\":{}}}",
+            self.key
+                .as_deref()
+                .map_or_else(|| "null".to_owned(), json_str),
+            json_str(&self.message)
+        )
+    }
+}
+
+/// The parameter a library message names: `... parameter "KEY" ...` (the form of the library's
+/// warnings and errors).
+fn key_in(message: &str) -> Option<String> {
+    let (_, rest) = message.split_once("parameter \"")?;
+    let (key, _) = rest.split_once('"')?;
+    (!key.is_empty()).then(|| key.to_owned())
+}
+
 /// Collects the `tracing` warnings (and errors) emitted while it is the current subscriber.
 #[derive(Debug, Clone, Default)]
-struct Collector(Arc<Mutex<Vec<String>>>);
+struct Collector(Arc<Mutex<Vec<Problem>>>);
 
-struct MessageVisitor(String);
+/// The `message` of an event, and its `key` field where the library gives one.
+#[derive(Default)]
+struct MessageVisitor {
+    message: String,
+    key: Option<String>,
+}
 
 impl Visit for MessageVisitor {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.0 = value.to_owned();
+        match field.name() {
+            "message" => self.message = value.to_owned(),
+            "key" => self.key = Some(value.to_owned()),
+            _ => {}
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
-        if field.name() == "message" {
-            self.0 = format!("{value:?}");
+        match field.name() {
+            "message" => self.message = format!("{value:?}"),
+            "key" => self.key = Some(format!("{value:?}")),
+            _ => {}
         }
     }
 }
@@ -149,17 +202,21 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Collector {
         if *event.metadata().level() > tracing::Level::WARN {
             return;
         }
-        let mut v = MessageVisitor(String::new());
+        let mut v = MessageVisitor::default();
         event.record(&mut v);
+        let key = v.key.or_else(|| key_in(&v.message));
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(v.0);
+            .push(Problem {
+                key,
+                message: v.message,
+            });
     }
 }
 
 impl Collector {
-    fn take(&self) -> Vec<String> {
+    fn take(&self) -> Vec<Problem> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
@@ -170,7 +227,7 @@ fn is_file_key(k: &str) -> bool {
 }
 
 /// Every file named by `map` that cannot be read.
-fn unreadable_files(map: &Map, prefix: &str, out: &mut Vec<String>) {
+fn unreadable_files(map: &Map, prefix: &str, out: &mut Vec<Problem>) {
     for (k, v) in map.iter() {
         let path = if prefix.is_empty() {
             k.to_owned()
@@ -190,11 +247,15 @@ fn unreadable_files(map: &Map, prefix: &str, out: &mut Vec<String>) {
                     }
                 });
                 if let Err(e) = r {
-                    if is_secret_key(k) {
-                        out.push(format!("{path}: cannot read the file it names: {e}"));
+                    let message = if is_secret_key(k) {
+                        format!("{path}: cannot read the file it names: {e}")
                     } else {
-                        out.push(format!("{path}: cannot read {p}: {e}"));
-                    }
+                        format!("{path}: cannot read {p}: {e}")
+                    };
+                    out.push(Problem {
+                        key: Some(path),
+                        message,
+                    });
                 }
             }
             _ => {}
@@ -202,9 +263,9 @@ fn unreadable_files(map: &Map, prefix: &str, out: &mut Vec<String>) {
     }
 }
 
-fn push_unique(v: &mut Vec<String>, s: String) {
-    if !v.contains(&s) {
-        v.push(s);
+fn push_unique(v: &mut Vec<Problem>, p: Problem) {
+    if !v.iter().any(|q| q.message == p.message) {
+        v.push(p);
     }
 }
 
@@ -212,8 +273,46 @@ fn push_unique(v: &mut Vec<String>, s: String) {
 struct ServiceReport {
     name: String,
     kind: String,
-    problems: Vec<String>,
+    /// What the library logged as warnings while building (and connecting) it.
+    warnings: Vec<Problem>,
+    /// Build and connection failures, unreadable files.
+    errors: Vec<Problem>,
     connected: Option<Duration>,
+}
+
+impl ServiceReport {
+    fn ok(&self) -> bool {
+        self.warnings.is_empty() && self.errors.is_empty()
+    }
+
+    fn problem_count(&self) -> usize {
+        self.warnings.len() + self.errors.len()
+    }
+
+    /// The text lines: warnings first (marked so), then errors.
+    fn problem_lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.warnings
+            .iter()
+            .map(|w| format!("warning: {}", w.message))
+            .chain(self.errors.iter().map(|e| e.message.clone()))
+    }
+
+    fn json(&self) -> String {
+        let list = |v: &[Problem]| {
+            let items: Vec<String> = v.iter().map(Problem::json).collect();
+            format!("[{}]", items.join(","))
+        };
+        format!(
+            "{{\"service\":{},\"type\":{},\"ok\":{},\"connected_ms\":{},\"warnings\":{},\"errors\":{}}}",
+            json_str(&self.name),
+            json_str(&self.kind),
+            self.ok(),
+            self.connected
+                .map_or_else(|| "null".to_owned(), |d| json_f64(d.as_secs_f64() * 1000.0)),
+            list(&self.warnings),
+            list(&self.errors)
+        )
+    }
 }
 
 fn check_service(
@@ -226,7 +325,8 @@ fn check_service(
     let mut report = ServiceReport {
         name: target.service.clone().unwrap_or_default(),
         kind: "?".to_owned(),
-        problems: Vec::new(),
+        warnings: Vec::new(),
+        errors: Vec::new(),
         connected: None,
     };
     let block = match target.merged_block(file) {
@@ -235,7 +335,7 @@ fn check_service(
             block
         }
         Err(e) => {
-            report.problems.push(e.message);
+            report.errors.push(Problem::new(e.message));
             return report;
         }
     };
@@ -259,7 +359,7 @@ fn check_service(
             Some(w)
         }
         Err(e) => {
-            push_unique(&mut problems, e.message);
+            push_unique(&mut problems, Problem::new(e.message));
             None
         }
     };
@@ -271,7 +371,7 @@ fn check_service(
         .reader(&extra)
         .and_then(|b| b.build().map_err(CliError::from))
     {
-        push_unique(&mut problems, e.message);
+        push_unique(&mut problems, Problem::new(e.message));
     }
     if let (Some(rt), Some(w)) = (rt, writer.as_ref()) {
         let r = rt.block_on(async {
@@ -290,33 +390,50 @@ fn check_service(
         });
         match r {
             Ok(d) => report.connected = Some(d),
-            Err(e) => problems.push(format!("connect: {}", error_chain(&e))),
+            Err(e) => problems.push(Problem {
+                key: None,
+                message: format!("connect: {}", error_chain(&e)),
+            }),
         }
     }
     for w in collector.take() {
-        push_unique(&mut report.problems, format!("warning: {w}"));
+        push_unique(&mut report.warnings, w);
     }
     for p in problems {
-        push_unique(&mut report.problems, p);
+        push_unique(&mut report.errors, p);
     }
     let mut files = Vec::new();
     unreadable_files(&block, "", &mut files);
     for f in files {
-        push_unique(&mut report.problems, f);
+        push_unique(&mut report.errors, f);
     }
     report
 }
 
 fn check(args: CheckArgs) -> CliResult {
     let timeout = seconds("--timeout", args.timeout)?;
-    let file = args.target.load_file()?;
+    let file = match args.target.load_file() {
+        Ok(f) => f,
+        Err(e) => {
+            if args.json {
+                // Still one JSON object on stdout; the error line goes to stderr as usual.
+                println!(
+                    "{{\"config\":null,\"version\":null,\"ok\":false,\"errors\":[{}],\"services\":[]}}",
+                    Problem::new(e.message.clone()).json()
+                );
+            }
+            return Err(e);
+        }
+    };
     let names = selected(&args.target, &file);
-    println!(
-        "config: {} (format version {}, {} service(s))",
-        file.origin(),
-        file.version(),
-        file.service_names().len()
-    );
+    if !args.json {
+        println!(
+            "config: {} (format version {}, {} service(s))",
+            file.origin(),
+            file.version(),
+            file.service_names().len()
+        );
+    }
     let rt = if args.connect {
         Some(
             tokio::runtime::Builder::new_current_thread()
@@ -341,26 +458,35 @@ fn check(args: CheckArgs) -> CliResult {
             })
             .collect()
     });
-    let mut bad = 0;
-    let mut total = 0;
-    for r in &reports {
-        let connected = r
-            .connected
-            .map(|d| format!(", connected in {:.1} ms", d.as_secs_f64() * 1000.0))
-            .unwrap_or_default();
-        if r.problems.is_empty() {
-            println!("{} ({}): ok{connected}", r.name, r.kind);
-        } else {
-            bad += 1;
-            total += r.problems.len();
-            println!(
-                "{} ({}): {} problem(s){connected}",
-                r.name,
-                r.kind,
-                r.problems.len()
-            );
-            for p in &r.problems {
-                println!("  - {p}");
+    let bad = reports.iter().filter(|r| !r.ok()).count();
+    let total: usize = reports.iter().map(ServiceReport::problem_count).sum();
+    if args.json {
+        let services: Vec<String> = reports.iter().map(ServiceReport::json).collect();
+        println!(
+            "{{\"config\":{},\"version\":{},\"ok\":{},\"errors\":[],\"services\":[{}]}}",
+            json_str(file.origin()),
+            file.version(),
+            bad == 0,
+            services.join(",")
+        );
+    } else {
+        for r in &reports {
+            let connected = r
+                .connected
+                .map(|d| format!(", connected in {:.1} ms", d.as_secs_f64() * 1000.0))
+                .unwrap_or_default();
+            if r.ok() {
+                println!("{} ({}): ok{connected}", r.name, r.kind);
+            } else {
+                println!(
+                    "{} ({}): {} problem(s){connected}",
+                    r.name,
+                    r.kind,
+                    r.problem_count()
+                );
+                for p in r.problem_lines() {
+                    println!("  - {p}");
+                }
             }
         }
     }
@@ -409,6 +535,34 @@ mod tests {
             tracing::warn!(key = 1, "this {}", 2);
             tracing::error!("and this");
         });
-        assert_eq!(c.take(), vec!["this 2".to_owned(), "and this".to_owned()]);
+        assert_eq!(
+            c.take(),
+            vec![
+                Problem {
+                    key: Some("1".to_owned()),
+                    message: "this 2".to_owned()
+                },
+                Problem {
+                    key: None,
+                    message: "and this".to_owned()
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn keys_from_messages() {
+        assert_eq!(
+            key_in("service \"s\": parameter \"tls.ca_certs\" should be a string").as_deref(),
+            Some("tls.ca_certs")
+        );
+        assert_eq!(key_in("connect: refused"), None);
+        assert_eq!(key_in("parameter \"\" odd"), None);
+        assert_eq!(key_in("parameter \"unterminated"), None);
+        let p = Problem::new("service \"s\": parameter \"x\" is odd".to_owned());
+        assert_eq!(
+            p.json(),
+            r#"{"key":"x","message":"service \"s\": parameter \"x\" is odd"}"#
+        );
     }
 }
