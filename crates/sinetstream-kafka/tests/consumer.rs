@@ -1056,3 +1056,48 @@ async fn static_member_comes_back_without_waiting() {
     );
     c.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_partitions_of_a_subscribed_topic_get_assigned() {
+    let topic = unique_topic("consume-grow");
+    create(&topic, 2).await;
+    let group = unique_topic("group-grow");
+    let mut client = Listener::Plaintext.config();
+    // The leader notices the new count at the next metadata refresh.
+    client.metadata_max_age = Duration::from_secs(1);
+    let mut c = Consumer::connect(group_config(client, &group))
+        .await
+        .expect("connect");
+    c.subscribe([topic.clone()]).expect("subscribe");
+    produce(
+        Listener::Plaintext.config(),
+        &topic,
+        Some(2),
+        Compression::None,
+        &values("before", 0..2),
+    )
+    .await;
+    let got = take(&mut c, 2, Duration::from_secs(60)).await;
+    assert_eq!(got.len(), 2);
+
+    tokio::task::spawn_blocking({
+        let topic = topic.clone();
+        move || common::add_partitions(&topic, 4)
+    })
+    .await
+    .expect("alter");
+    let p = Producer::connect(ProducerConfig::new(Listener::Plaintext.config()))
+        .await
+        .expect("producer");
+    let d = p
+        .send(ProducerRecord::new(&topic, "after").with_partition(3))
+        .await
+        .expect("send");
+    assert_eq!(d.await.expect("delivered").partition, 3);
+    p.close().await.expect("close");
+
+    let r = take(&mut c, 1, Duration::from_secs(60)).await;
+    assert_eq!((value(&r[0]).as_str(), r[0].partition), ("after", 3));
+    assert_eq!(c.assignment().len(), 4, "{:?}", c.assignment());
+    c.close().await.expect("close");
+}

@@ -59,6 +59,11 @@ struct Membership {
     /// An error that ends the consumer (e.g. FENCED_INSTANCE_ID).
     fatal: Option<KafkaError>,
     last_poll: Instant,
+    /// As the group's leader: the partition count of every topic at the
+    /// last assignment (0 for a topic without metadata then). When the
+    /// metadata shows another count, the leader rejoins so that the new
+    /// partitions get assigned (Java's assignment snapshot).
+    led_counts: Option<BTreeMap<String, i32>>,
 }
 
 /// One consumer's membership of its group. See the module docs.
@@ -110,6 +115,7 @@ impl Group {
                 rejoin: true,
                 fatal: None,
                 last_poll: Instant::now(),
+                led_counts: None,
             }),
             wake: Notify::new(),
         })
@@ -393,10 +399,11 @@ impl Group {
                 st.member_id = member_id.clone();
                 st.generation = generation;
             }
-            let assignments = if resp.leader == resp.member_id {
-                self.lead(&resp).await?
+            let (assignments, led_counts) = if resp.leader == resp.member_id {
+                let (a, counts) = self.lead(&resp).await?;
+                (a, Some(counts))
             } else {
-                Vec::new()
+                (Vec::new(), None)
             };
             let mut sync = SyncGroupRequest::default()
                 .with_group_id(group_id(gid))
@@ -458,6 +465,7 @@ impl Group {
                 st.stable = true;
                 st.rejoin = false;
                 st.last_poll = Instant::now();
+                st.led_counts = led_counts;
             }
             tracing::info!(group = %gid, generation, member = %member_id, ?assignment, "joined the group");
             return Ok(assignment);
@@ -465,8 +473,12 @@ impl Group {
     }
 
     /// The leader's part: decode every member's subscription, learn the
-    /// partition counts, run the chosen assignor, encode the results.
-    async fn lead(&self, resp: &JoinGroupResponse) -> Result<Vec<(String, Bytes)>> {
+    /// partition counts, run the chosen assignor, encode the results. Also
+    /// returns the counts used, to notice when they change.
+    async fn lead(
+        &self,
+        resp: &JoinGroupResponse,
+    ) -> Result<(Vec<(String, Bytes)>, BTreeMap<String, i32>)> {
         let protocol = resp
             .protocol_name
             .as_ref()
@@ -515,10 +527,30 @@ impl Group {
             }
         }
         let plan = assignor.assign(&members, &counts);
-        Ok(plan
+        let mut used = counts;
+        for t in all_topics {
+            used.entry(t).or_insert(0);
+        }
+        let encoded = plan
             .into_iter()
             .map(|(m, a)| (m, assignor::encode_assignment(&a)))
-            .collect())
+            .collect();
+        Ok((encoded, used))
+    }
+
+    /// As the leader: a topic's partition count differs from the one the
+    /// current assignment was made with (partitions added, or a topic that
+    /// had no metadata now exists). Which topic, and both counts.
+    fn partition_count_change(&self) -> Option<(String, i32, i32)> {
+        let st = self.lock();
+        let led = st.led_counts.as_ref()?;
+        let (snap, _) = self.cluster.metadata();
+        led.iter().find_map(|(t, &was)| {
+            let now = snap
+                .topic(t)
+                .map(|tm| tm.partitions.iter().map(|p| p.id + 1).max().unwrap_or(0))?;
+            (now != was).then(|| (t.clone(), was, now))
+        })
     }
 
     /// Sends heartbeats every `heartbeat_interval` while the membership is
@@ -544,6 +576,11 @@ impl Group {
                 tracing::warn!(group = %gid, ?idle, "no poll within max_poll_interval; leaving the group");
                 self.leave("consumer poll timeout has expired").await;
                 self.request_rejoin(generation, true, "max_poll_interval expired");
+                continue;
+            }
+            if let Some((topic, was, now)) = self.partition_count_change() {
+                tracing::info!(group = %gid, %topic, was, now, "partition count changed");
+                self.request_rejoin(generation, false, "the partition count of a topic changed");
                 continue;
             }
             let conn = match self.coordinator().await {

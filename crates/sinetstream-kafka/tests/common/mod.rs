@@ -300,6 +300,27 @@ pub fn create_topic(topic: &str, partitions: u32) {
     );
 }
 
+/// Grows `topic` to `partitions` partitions with Kafka's topic tool.
+pub fn add_partitions(topic: &str, partitions: u32) {
+    let bootstrap = var("KAFKA_PLAINTEXT");
+    let p = partitions.to_string();
+    let out = tool(&[
+        "topics",
+        "--bootstrap-server",
+        &bootstrap,
+        "--alter",
+        "--topic",
+        topic,
+        "--partitions",
+        &p,
+    ]);
+    assert!(
+        out.status.success(),
+        "cannot grow topic {topic}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Restarts the broker (same ports and data).
 pub fn restart_broker() {
     let out = Command::new("bash")
