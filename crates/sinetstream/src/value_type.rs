@@ -215,11 +215,20 @@ impl ValueType {
 
     /// Value → bytes.
     pub fn serialize(self, v: &Payload) -> Result<Vec<u8>> {
+        self.serialize_ref(v).map(std::borrow::Cow::into_owned)
+    }
+
+    /// Value → bytes, borrowed where the value already is bytes (the writer encodes from
+    /// them right away: no copy needed).
+    pub(crate) fn serialize_ref(self, v: &Payload) -> Result<std::borrow::Cow<'_, [u8]>> {
+        use std::borrow::Cow;
         match (self, v) {
-            (ValueType::ByteArray, Payload::Bytes(b)) => Ok(b.clone()),
-            (ValueType::ByteArray | ValueType::Text, Payload::Text(s)) => Ok(s.as_bytes().to_vec()),
+            (ValueType::ByteArray, Payload::Bytes(b)) => Ok(Cow::Borrowed(b)),
+            (ValueType::ByteArray | ValueType::Text, Payload::Text(s)) => {
+                Ok(Cow::Borrowed(s.as_bytes()))
+            }
             (ValueType::Text, Payload::Bytes(b)) => match std::str::from_utf8(b) {
-                Ok(_) => Ok(b.clone()),
+                Ok(_) => Ok(Cow::Borrowed(b)),
                 Err(e) => Err(Error::InvalidMessage(format!(
                     "value_type text: the value is not UTF-8 ({e})"
                 ))),
@@ -231,7 +240,7 @@ impl ValueType {
                     .map_err(|e| {
                         Error::InvalidMessage(format!("value_type image: cannot encode PNG: {e}"))
                     })?;
-                Ok(out.into_inner())
+                Ok(Cow::Owned(out.into_inner()))
             }
             (t, v) => Err(Error::InvalidMessage(format!(
                 "value_type {} cannot publish {}; give a value_serializer",

@@ -204,8 +204,8 @@ impl AsyncWriter {
 
     async fn publish_inner(&mut self, value: Payload, timestamp_us: i64) -> Result<()> {
         let bytes = match &self.serializer {
-            Some(f) => f(&value)?,
-            None => self.value_type.serialize(&value)?,
+            Some(f) => std::borrow::Cow::Owned(f(&value)?),
+            None => self.value_type.serialize_ref(&value)?,
         };
         let (encoded, sizes) = self.codec.encode_measured(&bytes, timestamp_us)?;
         let backend = self.backend.as_mut().ok_or_else(|| {
