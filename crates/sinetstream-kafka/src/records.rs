@@ -412,6 +412,24 @@ fn read_bytes(b: &mut Bytes, what: &str) -> Result<Option<Bytes>, String> {
 mod tests {
     use super::*;
 
+    const ALL_CODECS: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
+    /// Without and with an idempotent producer's identity.
+    const IDENTITIES: [ProducerIdentity; 2] = [
+        ProducerIdentity::NONE,
+        ProducerIdentity {
+            producer_id: 7,
+            epoch: 2,
+            base_sequence: 40,
+        },
+    ];
+
     fn rec(i: i64) -> BatchRecord {
         BatchRecord {
             key: Some(Bytes::from(format!("k{i}"))),
@@ -424,21 +442,8 @@ mod tests {
     #[test]
     fn batches_round_trip_with_every_codec() {
         let records: Vec<BatchRecord> = (0..50).map(rec).collect();
-        for c in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
-            for id in [
-                ProducerIdentity::NONE,
-                ProducerIdentity {
-                    producer_id: 7,
-                    epoch: 2,
-                    base_sequence: 40,
-                },
-            ] {
+        for c in ALL_CODECS {
+            for id in IDENTITIES {
                 let b = encode_batch(&records, id, c).expect("encode");
                 let sets = decode_batches(b, 1 << 20).expect("decode");
                 assert_eq!(sets.len(), 1, "{c:?}: one batch");
@@ -516,21 +521,8 @@ mod tests {
             value: None,
         });
         records[9].value = Some(Bytes::from(vec![7u8; 70_000]));
-        for c in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
-            for id in [
-                ProducerIdentity::NONE,
-                ProducerIdentity {
-                    producer_id: 7,
-                    epoch: 2,
-                    base_sequence: 40,
-                },
-            ] {
+        for c in ALL_CODECS {
+            for id in IDENTITIES {
                 let ours = encode_batch(&records, id, c).expect("encode");
                 assert_eq!(ours, reference_encode(&records, id, c), "{c:?} {id:?}");
             }

@@ -279,44 +279,37 @@ fn parse_line(line: &str) -> Option<Consumed> {
 
 /// Creates a topic with `partitions` partitions using Kafka's topic tool.
 pub fn create_topic(topic: &str, partitions: u32) {
-    let bootstrap = var("KAFKA_PLAINTEXT");
-    let p = partitions.to_string();
-    let out = tool(&[
-        "topics",
-        "--bootstrap-server",
-        &bootstrap,
-        "--create",
-        "--topic",
+    topic_tool(
         topic,
-        "--partitions",
-        &p,
-        "--replication-factor",
-        "1",
-    ]);
-    assert!(
-        out.status.success(),
-        "cannot create topic {topic}: {}",
-        String::from_utf8_lossy(&out.stderr)
+        "--create",
+        partitions,
+        &["--replication-factor", "1"],
     );
 }
 
 /// Grows `topic` to `partitions` partitions with Kafka's topic tool.
 pub fn add_partitions(topic: &str, partitions: u32) {
+    topic_tool(topic, "--alter", partitions, &[]);
+}
+
+fn topic_tool(topic: &str, action: &str, partitions: u32, extra: &[&str]) {
     let bootstrap = var("KAFKA_PLAINTEXT");
     let p = partitions.to_string();
-    let out = tool(&[
+    let mut args = vec![
         "topics",
         "--bootstrap-server",
         &bootstrap,
-        "--alter",
+        action,
         "--topic",
         topic,
         "--partitions",
         &p,
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let out = tool(&args);
     assert!(
         out.status.success(),
-        "cannot grow topic {topic}: {}",
+        "topic tool {action} {topic}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
