@@ -472,98 +472,65 @@ impl Client {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use bytes::{BufMut, Bytes, BytesMut};
     use kafka_protocol::messages::api_versions_response::ApiVersion;
     use kafka_protocol::messages::metadata_response::{
         MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
     };
-    use kafka_protocol::messages::{
-        ApiKey, ApiVersionsResponse, BrokerId, MetadataResponse, RequestHeader, ResponseHeader,
-    };
-    use kafka_protocol::protocol::{Decodable, Encodable};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, BrokerId, MetadataResponse};
 
     use super::*;
+    use crate::scripted;
 
     /// A TCP broker that answers ApiVersions and Metadata (one topic "t"
     /// with one partition led by itself), counting Metadata requests.
     async fn scripted_broker(metadata_requests: Arc<AtomicUsize>) -> u16 {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let port = l.local_addr().expect("addr").port();
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = l.accept().await {
-                let counter = Arc::clone(&metadata_requests);
-                tokio::spawn(async move {
-                    loop {
-                        let mut len = [0u8; 4];
-                        if s.read_exact(&mut len).await.is_err() {
-                            return;
-                        }
-                        let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
-                        if s.read_exact(&mut buf).await.is_err() {
-                            return;
-                        }
-                        let mut b = Bytes::from(buf);
-                        let key = ApiKey::try_from(i16::from_be_bytes([b[0], b[1]])).expect("key");
-                        let version = i16::from_be_bytes([b[2], b[3]]);
-                        let h = RequestHeader::decode(&mut b, key.request_header_version(version))
-                            .expect("header");
-                        let mut out = BytesMut::new();
-                        out.put_i32(0);
-                        ResponseHeader::default()
-                            .with_correlation_id(h.correlation_id)
-                            .encode(&mut out, key.response_header_version(version))
-                            .expect("header");
-                        match key {
-                            ApiKey::ApiVersions => ApiVersionsResponse::default()
-                                .with_api_keys(
-                                    [(ApiKey::ApiVersions, 0, 3), (ApiKey::Metadata, 0, 12)]
-                                        .iter()
-                                        .map(|(k, lo, hi)| {
-                                            ApiVersion::default()
-                                                .with_api_key(*k as i16)
-                                                .with_min_version(*lo)
-                                                .with_max_version(*hi)
-                                        })
-                                        .collect(),
-                                )
-                                .encode(&mut out, version),
-                            ApiKey::Metadata => {
-                                counter.fetch_add(1, Ordering::SeqCst);
-                                // Slow enough for concurrent callers to pile up.
-                                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                                MetadataResponse::default()
-                                    .with_brokers(vec![
-                                        MetadataResponseBroker::default()
-                                            .with_node_id(BrokerId(0))
-                                            .with_host("127.0.0.1".into())
-                                            .with_port(i32::from(port)),
-                                    ])
-                                    .with_topics(vec![
-                                        MetadataResponseTopic::default()
-                                            .with_name(Some(TopicName("t".into())))
-                                            .with_partitions(vec![
-                                                MetadataResponsePartition::default()
-                                                    .with_leader_id(BrokerId(0)),
-                                            ]),
-                                    ])
-                                    .encode(&mut out, version)
-                            }
-                            _ => return,
-                        }
-                        .expect("encode");
-                        let n = (out.len() - 4) as i32;
-                        out[..4].copy_from_slice(&n.to_be_bytes());
-                        if s.write_all(&out).await.is_err() {
-                            return;
-                        }
+        scripted::serve(move |req| {
+            let counter = Arc::clone(&metadata_requests);
+            async move {
+                let v = req.version;
+                match req.key {
+                    ApiKey::ApiVersions => Some(scripted::body(
+                        &ApiVersionsResponse::default().with_api_keys(
+                            [(ApiKey::ApiVersions, 0, 3), (ApiKey::Metadata, 0, 12)]
+                                .iter()
+                                .map(|(k, lo, hi)| {
+                                    ApiVersion::default()
+                                        .with_api_key(*k as i16)
+                                        .with_min_version(*lo)
+                                        .with_max_version(*hi)
+                                })
+                                .collect(),
+                        ),
+                        v,
+                    )),
+                    ApiKey::Metadata => {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        // Slow enough for concurrent callers to pile up.
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        Some(scripted::body(
+                            &MetadataResponse::default()
+                                .with_brokers(vec![
+                                    MetadataResponseBroker::default()
+                                        .with_node_id(BrokerId(0))
+                                        .with_host("127.0.0.1".into())
+                                        .with_port(i32::from(req.port)),
+                                ])
+                                .with_topics(vec![
+                                    MetadataResponseTopic::default()
+                                        .with_name(Some(TopicName("t".into())))
+                                        .with_partitions(vec![
+                                            MetadataResponsePartition::default()
+                                                .with_leader_id(BrokerId(0)),
+                                        ]),
+                                ]),
+                            v,
+                        ))
                     }
-                });
+                    _ => None,
+                }
             }
-        });
-        port
+        })
+        .await
     }
 
     #[tokio::test]

@@ -54,6 +54,8 @@ mod metadata;
 mod producer;
 mod records;
 mod sasl;
+#[cfg(test)]
+mod scripted;
 
 pub use cluster::Client;
 pub use compression::Compression;

@@ -348,17 +348,8 @@ impl Group {
                     .map(|s| StrBytes::from_string(s.clone()));
             }
             // The broker holds JoinGroup until every member has joined.
-            let resp = match conn
-                .request_with_extra_time(&req, self.settings.rebalance_timeout)
-                .await
-            {
-                Ok(r) => r,
-                Err(e) if e.is_retriable() => {
-                    self.reset_coordinator().await;
-                    tokio::time::sleep(backoff.next_delay()).await;
-                    continue;
-                }
-                Err(e) => return Err(e),
+            let Some(resp) = self.held_request(&conn, &req, &mut backoff).await? else {
+                continue;
             };
             match ErrorCode::from_code(resp.error_code) {
                 None => {}
@@ -427,17 +418,8 @@ impl Group {
                 sync.protocol_type = Some(StrBytes::from_static_str("consumer"));
                 sync.protocol_name = resp.protocol_name.clone();
             }
-            let sresp = match conn
-                .request_with_extra_time(&sync, self.settings.rebalance_timeout)
-                .await
-            {
-                Ok(r) => r,
-                Err(e) if e.is_retriable() => {
-                    self.reset_coordinator().await;
-                    tokio::time::sleep(backoff.next_delay()).await;
-                    continue;
-                }
-                Err(e) => return Err(e),
+            let Some(sresp) = self.held_request(&conn, &sync, &mut backoff).await? else {
+                continue;
             };
             match ErrorCode::from_code(sresp.error_code) {
                 None => {}
@@ -469,6 +451,30 @@ impl Group {
             }
             tracing::info!(group = %gid, generation, member = %member_id, ?assignment, "joined the group");
             return Ok(assignment);
+        }
+    }
+
+    /// Sends a request the coordinator may hold for up to the rebalance
+    /// timeout (JoinGroup, SyncGroup). `Ok(None)` after a retriable failure:
+    /// the coordinator is looked up again after a backoff, so the caller
+    /// starts the join over.
+    async fn held_request<A: crate::api::Api>(
+        &self,
+        conn: &Messenger,
+        req: &A,
+        backoff: &mut Backoff,
+    ) -> Result<Option<A::Response>> {
+        match conn
+            .request_with_extra_time(req, self.settings.rebalance_timeout)
+            .await
+        {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.is_retriable() => {
+                self.reset_coordinator().await;
+                tokio::time::sleep(backoff.next_delay()).await;
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::metadata_response::{
@@ -18,14 +18,14 @@ use kafka_protocol::messages::offset_fetch_response::{
 };
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, BrokerId, FindCoordinatorResponse, HeartbeatResponse,
-    JoinGroupRequest, JoinGroupResponse, MetadataResponse, OffsetFetchResponse, RequestHeader,
-    ResponseHeader, SyncGroupRequest, SyncGroupResponse, TopicName,
+    JoinGroupRequest, JoinGroupResponse, MetadataResponse, OffsetFetchResponse, SyncGroupRequest,
+    SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::group::{Group, GroupSettings};
 use super::*;
+use crate::scripted;
 
 /// What the scripted broker saw, in order: `(API, detail)`.
 type Seen = Arc<StdMutex<Vec<String>>>;
@@ -188,53 +188,27 @@ fn answer(
 }
 
 async fn scripted_broker(seen: Seen) -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = l.local_addr().expect("addr").port();
     let steps: Arc<StdMutex<HashMap<i16, usize>>> = Arc::default();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            let seen = Arc::clone(&seen);
-            let steps = Arc::clone(&steps);
-            tokio::spawn(async move {
-                loop {
-                    let mut len = [0u8; 4];
-                    if s.read_exact(&mut len).await.is_err() {
-                        return;
-                    }
-                    let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
-                    if s.read_exact(&mut buf).await.is_err() {
-                        return;
-                    }
-                    let mut b = Bytes::from(buf);
-                    let key = ApiKey::try_from(i16::from_be_bytes([b[0], b[1]])).expect("key");
-                    let version = i16::from_be_bytes([b[2], b[3]]);
-                    let h = RequestHeader::decode(&mut b, key.request_header_version(version))
-                        .expect("header");
-                    let step = {
-                        let mut st = steps.lock().expect("lock");
-                        let n = st.entry(key as i16).or_default();
-                        *n += 1;
-                        *n - 1
-                    };
-                    let mut out = BytesMut::new();
-                    out.put_i32(0);
-                    ResponseHeader::default()
-                        .with_correlation_id(h.correlation_id)
-                        .encode(&mut out, key.response_header_version(version))
-                        .expect("header");
-                    answer(key, version, b, step, port, &seen, &mut out);
-                    let n = (out.len() - 4) as i32;
-                    out[..4].copy_from_slice(&n.to_be_bytes());
-                    if s.write_all(&out).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    port
+    scripted::serve(move |req| {
+        let step = {
+            let mut st = steps.lock().expect("lock");
+            let n = st.entry(req.key as i16).or_default();
+            *n += 1;
+            *n - 1
+        };
+        let mut out = BytesMut::new();
+        answer(
+            req.key,
+            req.version,
+            req.body,
+            step,
+            req.port,
+            &seen,
+            &mut out,
+        );
+        std::future::ready(Some(out))
+    })
+    .await
 }
 
 #[tokio::test]
