@@ -472,11 +472,10 @@ impl Client {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use kafka_protocol::messages::api_versions_response::ApiVersion;
     use kafka_protocol::messages::metadata_response::{
         MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
     };
-    use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, BrokerId, MetadataResponse};
+    use kafka_protocol::messages::{ApiKey, BrokerId, MetadataResponse};
 
     use super::*;
     use crate::scripted;
@@ -490,17 +489,10 @@ mod tests {
                 let v = req.version;
                 match req.key {
                     ApiKey::ApiVersions => Some(scripted::body(
-                        &ApiVersionsResponse::default().with_api_keys(
-                            [(ApiKey::ApiVersions, 0, 3), (ApiKey::Metadata, 0, 12)]
-                                .iter()
-                                .map(|(k, lo, hi)| {
-                                    ApiVersion::default()
-                                        .with_api_key(*k as i16)
-                                        .with_min_version(*lo)
-                                        .with_max_version(*hi)
-                                })
-                                .collect(),
-                        ),
+                        &scripted::versions(&[
+                            (ApiKey::ApiVersions, 0, 3),
+                            (ApiKey::Metadata, 0, 12),
+                        ]),
                         v,
                     )),
                     ApiKey::Metadata => {

@@ -6,7 +6,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -84,4 +85,18 @@ pub(crate) fn body<M: Encodable>(m: &M, version: i16) -> BytesMut {
     let mut out = BytesMut::new();
     m.encode(&mut out, version).expect("encode response");
     out
+}
+
+/// An ApiVersions answer offering `list`: `(API, min, max)`.
+pub(crate) fn versions(list: &[(ApiKey, i16, i16)]) -> ApiVersionsResponse {
+    ApiVersionsResponse::default().with_api_keys(
+        list.iter()
+            .map(|(k, lo, hi)| {
+                ApiVersion::default()
+                    .with_api_key(*k as i16)
+                    .with_min_version(*lo)
+                    .with_max_version(*hi)
+            })
+            .collect(),
+    )
 }

@@ -8,7 +8,6 @@ use std::sync::Mutex as StdMutex;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -17,9 +16,9 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponsePartition, OffsetFetchResponseTopic,
 };
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, BrokerId, FindCoordinatorResponse, HeartbeatResponse,
-    JoinGroupRequest, JoinGroupResponse, MetadataResponse, OffsetFetchResponse, SyncGroupRequest,
-    SyncGroupResponse, TopicName,
+    ApiKey, BrokerId, FindCoordinatorResponse, HeartbeatResponse, JoinGroupRequest,
+    JoinGroupResponse, MetadataResponse, OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse,
+    TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -47,20 +46,7 @@ fn answer(
     let log = |s: String| seen.lock().expect("lock").push(s);
     match key {
         ApiKey::ApiVersions => {
-            let keys = crate::api::CLIENT_APIS
-                .iter()
-                .map(|(k, lo, hi)| {
-                    ApiVersion::default()
-                        .with_api_key(*k as i16)
-                        .with_min_version(*lo)
-                        .with_max_version(*hi)
-                })
-                .collect();
-            encode(
-                &ApiVersionsResponse::default().with_api_keys(keys),
-                version,
-                out,
-            );
+            encode(&scripted::versions(crate::api::CLIENT_APIS), version, out);
         }
         ApiKey::Metadata => encode(
             &MetadataResponse::default()

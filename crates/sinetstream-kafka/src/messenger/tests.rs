@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, ProduceRequest,
@@ -13,6 +12,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
 use super::*;
+use crate::scripted::versions;
 
 /// The broker side: reads one request frame, returns (header, body).
 async fn read_request(s: &mut DuplexStream) -> Option<(RequestHeader, Bytes)> {
@@ -36,19 +36,6 @@ fn api_versions_frame(correlation_id: i32, version: i16, resp: &ApiVersionsRespo
     let len = (b.len() - 4) as i32;
     b[..4].copy_from_slice(&len.to_be_bytes());
     b.freeze()
-}
-
-fn versions(list: &[(ApiKey, i16, i16)]) -> ApiVersionsResponse {
-    ApiVersionsResponse::default().with_api_keys(
-        list.iter()
-            .map(|(k, lo, hi)| {
-                ApiVersion::default()
-                    .with_api_key(*k as i16)
-                    .with_min_version(*lo)
-                    .with_max_version(*hi)
-            })
-            .collect(),
-    )
 }
 
 fn messenger(client: DuplexStream, timeout: Duration) -> Messenger {
