@@ -81,6 +81,16 @@ enum Request<T> {
     Unsubscribe(Unsubscribe, T),
 }
 
+impl<T> Request<T> {
+    /// The packet that sends (or resends) this request.
+    fn packet(&self) -> Packet {
+        match self {
+            Request::Subscribe(s, _) => Packet::Subscribe(s.clone()),
+            Request::Unsubscribe(u, _) => Packet::Unsubscribe(u.clone()),
+        }
+    }
+}
+
 /// Session state of one client.
 #[derive(Debug)]
 pub struct MqttState<T> {
@@ -219,16 +229,10 @@ impl<T> MqttState<T> {
         token: T,
         out: &mut Vec<Packet>,
     ) -> Result<(), StateError> {
-        let id = self
-            .alloc_id()
-            .ok_or_else(|| StateError("no free packet id".into()))?;
-        let s = Subscribe::new(id, filters);
-        if self.connected {
-            out.push(Packet::Subscribe(s.clone()));
-        }
-        self.requests
-            .insert(id.get(), Request::Subscribe(s, Some(token)));
-        Ok(())
+        self.request(
+            |id| Request::Subscribe(Subscribe::new(id, filters), Some(token)),
+            out,
+        )
     }
 
     /// Unsubscribes; `token` comes back with the UNSUBACK.
@@ -238,15 +242,27 @@ impl<T> MqttState<T> {
         token: T,
         out: &mut Vec<Packet>,
     ) -> Result<(), StateError> {
+        self.request(
+            |id| Request::Unsubscribe(Unsubscribe::new(id, filters), token),
+            out,
+        )
+    }
+
+    /// Gives a new request a packet id and sends it now if connected; [`Self::resume`] sends
+    /// it otherwise.
+    fn request(
+        &mut self,
+        make: impl FnOnce(PacketId) -> Request<T>,
+        out: &mut Vec<Packet>,
+    ) -> Result<(), StateError> {
         let id = self
             .alloc_id()
             .ok_or_else(|| StateError("no free packet id".into()))?;
-        let u = Unsubscribe::new(id, filters);
+        let request = make(id);
         if self.connected {
-            out.push(Packet::Unsubscribe(u.clone()));
+            out.push(request.packet());
         }
-        self.requests
-            .insert(id.get(), Request::Unsubscribe(u, token));
+        self.requests.insert(id.get(), request);
         Ok(())
     }
 
@@ -311,12 +327,9 @@ impl<T> MqttState<T> {
                         events.push(Event::Published(f.token));
                     }
                 }
-                (_, true) => {
-                    f.publish.dup = true;
-                    out.push(Packet::Publish(f.publish.clone()));
-                }
-                (_, false) => {
-                    f.publish.dup = false;
+                // Only a kept session has seen it before; to a new one it is a new message.
+                (_, dup) => {
+                    f.publish.dup = dup;
                     out.push(Packet::Publish(f.publish.clone()));
                 }
             }
@@ -325,9 +338,9 @@ impl<T> MqttState<T> {
         reqs.sort_unstable();
         for id in reqs {
             match self.requests.get(&id) {
-                Some(Request::Subscribe(s, Some(_))) => out.push(Packet::Subscribe(s.clone())),
-                Some(Request::Unsubscribe(u, _)) => out.push(Packet::Unsubscribe(u.clone())),
-                _ => {}
+                // Re-subscriptions (no token) are not resent; a new session's went out above.
+                Some(Request::Subscribe(_, None)) | None => {}
+                Some(request) => out.push(request.packet()),
             }
         }
         self.fill_window(out, events);
@@ -342,10 +355,7 @@ impl<T> MqttState<T> {
     ) -> Result<(), StateError> {
         match packet {
             Packet::Publish(p) => self.incoming_publish(p, out, events),
-            Packet::PubAck(a) => {
-                self.acked(a.packet_id, Stage::Qos1Sent, events);
-                self.fill_window(out, events);
-            }
+            Packet::PubAck(a) => self.acked(a.packet_id, Stage::Qos1Sent, out, events),
             Packet::PubRec(r) => {
                 let id = r.packet_id;
                 match self.inflight.get_mut(&id.get()) {
@@ -366,10 +376,7 @@ impl<T> MqttState<T> {
                 }
                 out.push(Packet::PubComp(PubComp::new(r.packet_id)));
             }
-            Packet::PubComp(c) => {
-                self.acked(c.packet_id, Stage::Released, events);
-                self.fill_window(out, events);
-            }
+            Packet::PubComp(c) => self.acked(c.packet_id, Stage::Released, out, events),
             Packet::SubAck(a) => self.suback(a, events),
             Packet::UnsubAck(a) => match self.requests.remove(&a.packet_id.get()) {
                 Some(Request::Unsubscribe(u, token)) => {
@@ -431,7 +438,15 @@ impl<T> MqttState<T> {
         }
     }
 
-    fn acked(&mut self, id: PacketId, want: Stage, events: &mut Vec<Event<T>>) {
+    /// Completes publish `id` if it was waiting in stage `want` (PUBACK, PUBCOMP), which frees a
+    /// window slot for a queued publish.
+    fn acked(
+        &mut self,
+        id: PacketId,
+        want: Stage,
+        out: &mut Vec<Packet>,
+        events: &mut Vec<Event<T>>,
+    ) {
         match self.inflight.get(&id.get()) {
             Some(f) if f.stage == want => {
                 if let Some(f) = self.inflight.remove(&id.get()) {
@@ -441,6 +456,7 @@ impl<T> MqttState<T> {
             Some(f) => tracing::debug!("ack for packet id {id} in stage {:?} ignored", f.stage),
             None => tracing::debug!("ack for unknown packet id {id} ignored"),
         }
+        self.fill_window(out, events);
     }
 
     fn suback(&mut self, a: SubAck, events: &mut Vec<Event<T>>) {

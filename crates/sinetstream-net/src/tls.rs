@@ -204,8 +204,9 @@ impl TlsOptions {
             })?;
 
         let verifier: Arc<dyn ServerCertVerifier> = if !self.verify {
-            Arc::new(AcceptAnyCert {
-                provider: provider.clone(),
+            Arc::new(RelaxedVerifier {
+                certs: RelaxedCerts::AcceptAny,
+                provider,
             })
         } else {
             let roots = Arc::new(self.root_store()?);
@@ -215,7 +216,10 @@ impl TlsOptions {
             if self.check_hostname {
                 webpki
             } else {
-                Arc::new(IgnoreHostname { inner: webpki })
+                Arc::new(RelaxedVerifier {
+                    certs: RelaxedCerts::IgnoreHostname(webpki),
+                    provider,
+                })
             }
         };
         let builder = builder
@@ -337,13 +341,26 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Verifies the chain but not the name (`check_hostname = false`).
+/// A verifier for `verify = false` or `check_hostname = false`. Only the certificate check is
+/// relaxed: the handshake signatures are still checked against the presented key, which costs
+/// nothing and keeps the key exchange honest.
 #[derive(Debug)]
-struct IgnoreHostname {
-    inner: Arc<WebPkiServerVerifier>,
+struct RelaxedVerifier {
+    certs: RelaxedCerts,
+    /// The client's provider, which webpki is built with too: signatures are checked as webpki
+    /// would check them.
+    provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for IgnoreHostname {
+#[derive(Debug)]
+enum RelaxedCerts {
+    /// `verify = false`: any certificate.
+    AcceptAny,
+    /// `check_hostname = false`: the chain is verified, the name is not.
+    IgnoreHostname(Arc<WebPkiServerVerifier>),
+}
+
+impl ServerCertVerifier for RelaxedVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -352,63 +369,18 @@ impl ServerCertVerifier for IgnoreHostname {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let RelaxedCerts::IgnoreHostname(webpki) = &self.certs else {
+            return Ok(ServerCertVerified::assertion());
+        };
         // webpki checks the chain before the name, so a name error means
         // the chain itself was fine.
-        match self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
+        match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
             other => other,
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// Accepts any certificate (`verify = false`). The handshake signatures are
-/// still checked against the presented key, which costs nothing and keeps
-/// the key exchange honest.
-#[derive(Debug)]
-struct AcceptAnyCert {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for AcceptAnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(

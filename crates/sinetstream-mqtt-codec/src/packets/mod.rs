@@ -10,6 +10,7 @@ use crate::primitives::Reader;
 pub(crate) mod ack;
 pub(crate) mod connack;
 pub(crate) mod connect;
+mod list;
 pub(crate) mod publish;
 pub(crate) mod subscribe;
 pub(crate) mod unsubscribe;

@@ -4,6 +4,7 @@ use bytes::{BufMut, BytesMut};
 
 use crate::error::{Error, Result};
 use crate::framing::PacketType;
+use crate::packets::list::{decode_list, ensure_not_empty, read_filter};
 use crate::packets::{Body, public_encode};
 use crate::primitives::{Reader, field_len, put_field};
 use crate::topic::validate_topic_filter;
@@ -43,20 +44,14 @@ impl Subscribe {
         Self { packet_id, filters }
     }
 
-    pub(crate) fn decode_body(mut r: Reader) -> Result<Self> {
-        let packet_id = r.packet_id()?;
-        let mut filters = Vec::new();
-        while !r.is_empty() {
-            let filter = r.string()?;
-            validate_topic_filter(&filter)?;
+    pub(crate) fn decode_body(r: Reader) -> Result<Self> {
+        let (packet_id, filters) = decode_list(r, |r| {
+            let filter = read_filter(r)?;
             // The upper six bits are reserved and must be 0 [MQTT-3-8.3-4],
             // which this also enforces since they would make the value > 2.
             let qos = QoS::try_from(r.u8()?)?;
-            filters.push(SubscribeFilter { filter, qos });
-        }
-        if filters.is_empty() {
-            return Err(Error::EmptyPayload(r.packet()));
-        }
+            Ok(SubscribeFilter { filter, qos })
+        })?;
         Ok(Self { packet_id, filters })
     }
 }
@@ -67,9 +62,7 @@ impl Body for Subscribe {
     }
 
     fn validate(&self) -> Result<()> {
-        if self.filters.is_empty() {
-            return Err(Error::EmptyPayload(PacketType::Subscribe));
-        }
+        ensure_not_empty(PacketType::Subscribe, &self.filters)?;
         for f in &self.filters {
             validate_topic_filter(&f.filter)?;
         }
@@ -149,17 +142,11 @@ impl SubAck {
         }
     }
 
-    pub(crate) fn decode_body(mut r: Reader) -> Result<Self> {
-        let packet_id = r.packet_id()?;
-        let mut return_codes = Vec::new();
-        while !r.is_empty() {
+    pub(crate) fn decode_body(r: Reader) -> Result<Self> {
+        let (packet_id, return_codes) = decode_list(r, |r| {
             let code = r.u8()?;
-            return_codes
-                .push(SubscribeReturnCode::from_u8(code).ok_or(Error::InvalidSubAckCode(code))?);
-        }
-        if return_codes.is_empty() {
-            return Err(Error::EmptyPayload(r.packet()));
-        }
+            SubscribeReturnCode::from_u8(code).ok_or(Error::InvalidSubAckCode(code))
+        })?;
         Ok(Self {
             packet_id,
             return_codes,
@@ -173,10 +160,7 @@ impl Body for SubAck {
     }
 
     fn validate(&self) -> Result<()> {
-        if self.return_codes.is_empty() {
-            return Err(Error::EmptyPayload(PacketType::SubAck));
-        }
-        Ok(())
+        ensure_not_empty(PacketType::SubAck, &self.return_codes)
     }
 
     fn body_len(&self) -> usize {

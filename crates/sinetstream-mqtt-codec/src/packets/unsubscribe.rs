@@ -3,8 +3,9 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::PacketId;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::framing::PacketType;
+use crate::packets::list::{decode_list, ensure_not_empty, read_filter};
 use crate::packets::{Body, public_encode};
 use crate::primitives::{Reader, field_len, put_field};
 use crate::topic::validate_topic_filter;
@@ -24,17 +25,8 @@ impl Unsubscribe {
         Self { packet_id, filters }
     }
 
-    pub(crate) fn decode_body(mut r: Reader) -> Result<Self> {
-        let packet_id = r.packet_id()?;
-        let mut filters = Vec::new();
-        while !r.is_empty() {
-            let filter = r.string()?;
-            validate_topic_filter(&filter)?;
-            filters.push(filter);
-        }
-        if filters.is_empty() {
-            return Err(Error::EmptyPayload(r.packet()));
-        }
+    pub(crate) fn decode_body(r: Reader) -> Result<Self> {
+        let (packet_id, filters) = decode_list(r, read_filter)?;
         Ok(Self { packet_id, filters })
     }
 }
@@ -45,9 +37,7 @@ impl Body for Unsubscribe {
     }
 
     fn validate(&self) -> Result<()> {
-        if self.filters.is_empty() {
-            return Err(Error::EmptyPayload(PacketType::Unsubscribe));
-        }
+        ensure_not_empty(PacketType::Unsubscribe, &self.filters)?;
         for f in &self.filters {
             validate_topic_filter(f)?;
         }
