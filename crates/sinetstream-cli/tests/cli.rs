@@ -2,80 +2,23 @@
 //! is enough, and the real mosquitto of `tests/brokers/mosquitto.sh` for cross-process round
 //! trips. A broker that cannot be started fails the tests (they never skip).
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::sync::mpsc;
-use std::time::Duration;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sinetstream"));
-    // No user config or log settings leak in.
-    c.env_remove("RUST_LOG")
-        .env_remove("SINETSTREAM_CONFIG_URL");
-    c
-}
+use common::{BgReader, bin, code, config_check, config_file, ok, run, show, unique};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The mosquitto harness env (`MQTT_PLAIN_PORT`, ...), started once per test process.
-///
-/// A broker of our own (its own run directory and ports): other crates' tests restart the
-/// shared one.
+/// This binary's own mosquitto (see `common::start_mosquitto`).
 fn mosquitto() -> &'static HashMap<String, String> {
     static H: OnceLock<HashMap<String, String>> = OnceLock::new();
-    H.get_or_init(|| {
-        let script = repo_root().join("tests/brokers/mosquitto.sh");
-        // <target>/debug/sinetstream → <target>/brokers/mosquitto-cli
-        let exe = Path::new(env!("CARGO_BIN_EXE_sinetstream"));
-        let target = exe
-            .parent()
-            .and_then(Path::parent)
-            .unwrap_or_else(|| panic!("no target dir above {}", exe.display()));
-        let rundir = target.join("brokers").join("mosquitto-cli");
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg("start")
-            .arg(&rundir)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            out.status.success(),
-            "{} start failed ({}):\n{}\n{}",
-            script.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-            .collect()
-    })
+    H.get_or_init(|| common::start_mosquitto("mosquitto-cli"))
 }
 
 fn mqtt_broker() -> String {
-    let port = mosquitto()
-        .get("MQTT_PLAIN_PORT")
-        .unwrap_or_else(|| panic!("no MQTT_PLAIN_PORT in {:?}", mosquitto()));
-    format!("127.0.0.1:{port}")
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("the binary runs")
+    common::mqtt_addr(mosquitto(), "MQTT_PLAIN_PORT")
 }
 
 fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
@@ -89,84 +32,6 @@ fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
     stdin.write_all(input).expect("writes stdin");
     drop(stdin);
     child.wait_with_output().expect("waits")
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "status {}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: Output) -> Output {
-    assert!(o.status.success(), "{}", show(&o));
-    o
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-/// A `read` running in the background, subscribed (it logged so) before this returns.
-struct BgReader {
-    child: Child,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl BgReader {
-    fn start(cmd: &mut Command) -> BgReader {
-        let mut child = cmd
-            .arg("-v")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("read spawns");
-        let err = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut seen = Vec::new();
-        loop {
-            match rx.recv_timeout(Duration::from_secs(20)) {
-                Ok(l) => {
-                    let done = l.contains("subscribed to");
-                    seen.push(l);
-                    if done {
-                        break;
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("read did not subscribe; stderr:\n{}", seen.join("\n"));
-                }
-            }
-        }
-        BgReader { child, stderr: rx }
-    }
-
-    fn finish(self) -> Output {
-        let BgReader { child, stderr } = self;
-        let mut out = child.wait_with_output().expect("read ends");
-        out.stderr = stderr
-            .try_iter()
-            .collect::<Vec<_>>()
-            .join("\n")
-            .into_bytes();
-        out
-    }
-}
-
-fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("writes");
-    p
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -190,8 +55,7 @@ fn usage_errors_exit_2() {
     let o = run(bin().args(["write", "-nc", "-m", "x", "brokers=b", "topic=t"]));
     assert_eq!(code(&o), 2, "{}", show(&o));
     // An unknown service.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = write_file(dir.path(), "c.yml", "svc:\n  type: memory\n  brokers: x\n");
+    let cfg = config_file("svc:\n  type: memory\n  brokers: x\n");
     let o = run(bin()
         .arg("read")
         .arg("-c")
@@ -251,10 +115,7 @@ fn read_timeout_before_count_exits_1() {
 
 #[test]
 fn config_show_masks_secrets() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = write_file(
-        dir.path(),
-        "c.yml",
+    let cfg = config_file(
         "svc:\n  type: mqtt\n  brokers: 127.0.0.1:1883\n  username_pw_set:\n    username: sinet\n    password: hunter2-secret\n  crypto:\n    key: !!binary AAECAwQFBgcICQoLDA0ODw==\nother:\n  type: memory\n  brokers: m\n",
     );
     let o = ok(run(bin()
@@ -290,29 +151,22 @@ fn config_show_masks_secrets() {
 
 #[test]
 fn config_check_reports_problems() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let good = write_file(
-        dir.path(),
-        "good.yml",
-        "svc:\n  type: memory\n  brokers: m\n",
-    );
-    let o = ok(run(bin().args(["config", "check", "-c"]).arg(&good)));
+    let good = config_file("svc:\n  type: memory\n  brokers: m\n");
+    let o = ok(config_check(&[], &good));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("svc (memory): ok"),
         "{}",
         show(&o)
     );
 
-    let bad = write_file(
-        dir.path(),
-        "bad.yml",
+    let bad = config_file(
         "fine:\n  type: memory\n  brokers: m\n\
          typed:\n  type: memory\n  brokers: m\n  user_data_only: maybe\n\
          certs:\n  type: mqtt\n  brokers: 127.0.0.1:8883\n  tls:\n    ca_certs: /nonexistent/dir/ca.pem\n  \
            username_pw_set: {username: u, password: hunter2-secret}\n\
          pigeon:\n  type: carrier-pigeon\n  brokers: coop\n",
     );
-    let o = run(bin().args(["config", "check", "-c"]).arg(&bad));
+    let o = config_check(&[], &bad);
     assert_eq!(code(&o), 2, "{}", show(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("fine (memory): ok"), "{out}");
@@ -333,9 +187,7 @@ fn config_check_reports_problems() {
     );
 
     // Just one service with -s.
-    let o = ok(run(bin()
-        .args(["config", "check", "-s", "fine", "-c"])
-        .arg(&bad)));
+    let o = ok(config_check(&["-s", "fine"], &bad));
     assert!(
         !String::from_utf8_lossy(&o.stdout).contains("typed"),
         "{}",
@@ -343,8 +195,8 @@ fn config_check_reports_problems() {
     );
 
     // An unparsable file.
-    let broken = write_file(dir.path(), "broken.yml", "svc: [\n");
-    let o = run(bin().args(["config", "check", "-c"]).arg(&broken));
+    let broken = config_file("svc: [\n");
+    let o = config_check(&[], &broken);
     assert_eq!(code(&o), 2, "{}", show(&o));
 }
 
@@ -451,25 +303,15 @@ fn write_to_memory_and_file_errors() {
 // MQTT (mosquitto), across processes
 
 fn mqtt_nc(topic: &str) -> Vec<String> {
-    vec![
-        "-nc".into(),
-        "type=mqtt".into(),
-        format!("brokers={}", mqtt_broker()),
-        format!("topic={topic}"),
-    ]
+    common::nc("mqtt", &mqtt_broker(), topic)
 }
 
 #[test]
 fn mqtt_round_trip_with_config_file() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = write_file(
-        dir.path(),
-        "c.yml",
-        &format!(
-            "svc:\n  type: mqtt\n  brokers: {}\nother:\n  type: memory\n  brokers: x\n",
-            mqtt_broker()
-        ),
-    );
+    let cfg = config_file(&format!(
+        "svc:\n  type: mqtt\n  brokers: {}\nother:\n  type: memory\n  brokers: x\n",
+        mqtt_broker()
+    ));
     let topic = unique("cli-rt");
     let reader = BgReader::start(bin().arg("read").arg("-c").arg(&cfg).args([
         "-s",
@@ -523,10 +365,7 @@ fn mqtt_round_trip_without_config_raw_bytes() {
 #[test]
 fn mqtt_ten_thousand_lines_in_order() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let lines: Vec<String> = (0..10_000)
-        .map(|i| format!("line {i:05} of the big file"))
-        .collect();
-    let file = write_file(dir.path(), "big.txt", &(lines.join("\n") + "\n"));
+    let (file, lines) = common::big_file(dir.path());
     let topic = unique("cli-10k");
     let reader = BgReader::start(bin().arg("read").args(mqtt_nc(&topic)).args([
         "-r",
@@ -542,16 +381,7 @@ fn mqtt_ten_thousand_lines_in_order() {
         .arg("-l")
         .arg("-f")
         .arg(&file)));
-    let o = ok(reader.finish());
-    let got: Vec<&str> = std::str::from_utf8(&o.stdout)
-        .expect("utf-8")
-        .lines()
-        .collect();
-    assert_eq!(got.len(), lines.len());
-    assert!(
-        got.iter().zip(&lines).all(|(a, b)| a == b),
-        "out of order or changed"
-    );
+    common::assert_read_lines(&ok(reader.finish()), &lines);
 }
 
 #[test]
@@ -757,20 +587,15 @@ fn mqtt_bench_table_and_json() {
 
 #[test]
 fn mqtt_config_check_connect() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = write_file(
-        dir.path(),
-        "c.yml",
-        &format!(
-            "up:\n  type: mqtt\n  brokers: {}\n\
-             odd:\n  type: mqtt\n  brokers: {}\n  not_an_mqtt_key: 1\n",
-            mqtt_broker(),
-            mqtt_broker()
-        ),
-    );
+    let cfg = config_file(&format!(
+        "up:\n  type: mqtt\n  brokers: {}\n\
+         odd:\n  type: mqtt\n  brokers: {}\n  not_an_mqtt_key: 1\n",
+        mqtt_broker(),
+        mqtt_broker()
+    ));
     // Without --connect the backend's own keys are not looked at.
-    ok(run(bin().args(["config", "check", "-c"]).arg(&cfg)));
-    let o = run(bin().args(["config", "check", "--connect", "-c"]).arg(&cfg));
+    ok(config_check(&[], &cfg));
+    let o = config_check(&["--connect"], &cfg);
     assert_eq!(code(&o), 2, "{}", show(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("up (mqtt): ok, connected in "), "{out}");

@@ -6,84 +6,29 @@
 //!
 //! A broker that cannot be started fails the tests with its output: they never skip.
 
-use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod common;
 
-/// How long a reader may take to subscribe (a Kafka group join on a slow, shared machine).
-const SUBSCRIBE_WAIT: Duration = Duration::from_secs(120);
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::{BgReader, bin, code, config_check, config_file, ok, run, show, unique, var};
+
 /// The reader's `--timeout`: how long it waits for a message before giving up.
 const READ_TIMEOUT: &str = "90";
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sinetstream"));
-    // No user config or log settings leak in.
-    c.env_remove("RUST_LOG")
-        .env_remove("SINETSTREAM_CONFIG_URL");
-    c
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Runs `bash tests/brokers/SCRIPT ARGS` and parses the `KEY=VALUE` lines it prints; a failed
-/// start fails the test with the script's output.
-fn start_broker(script: &str, args: &[&Path]) -> HashMap<String, String> {
-    let path = repo_root().join("tests/brokers").join(script);
-    let out = Command::new("bash")
-        .arg(&path)
-        .arg("start")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
-    assert!(
-        out.status.success(),
-        "{} start failed ({}):\n{}\n{}",
-        path.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
-        .collect()
-}
-
-/// A value of a harness env; fails the test if absent.
-fn var<'a>(env: &'a HashMap<String, String>, key: &str) -> &'a str {
-    env.get(key)
-        .map(String::as_str)
-        .unwrap_or_else(|| panic!("broker env has no {key}: {:?}", env.keys()))
-}
-
-/// The mosquitto harness of this test binary, started once per process in a run directory of
-/// its own (other test binaries restart theirs).
+/// This binary's own mosquitto (see `common::start_mosquitto`).
 fn mosquitto() -> &'static HashMap<String, String> {
     static H: OnceLock<HashMap<String, String>> = OnceLock::new();
-    H.get_or_init(|| {
-        // <target>/debug/sinetstream → <target>/brokers/mosquitto-cli-listeners
-        let exe = Path::new(env!("CARGO_BIN_EXE_sinetstream"));
-        let target = exe
-            .parent()
-            .and_then(Path::parent)
-            .unwrap_or_else(|| panic!("no target dir above {}", exe.display()));
-        let rundir = target.join("brokers").join("mosquitto-cli-listeners");
-        start_broker("mosquitto.sh", &[&rundir])
-    })
+    H.get_or_init(|| common::start_mosquitto("mosquitto-cli-listeners"))
 }
 
 /// The shared single-node Kafka (`kafka.sh start` is idempotent).
 fn kafka() -> &'static HashMap<String, String> {
     static H: OnceLock<HashMap<String, String>> = OnceLock::new();
-    H.get_or_init(|| start_broker("kafka.sh", &[]))
+    H.get_or_init(|| common::start_broker("kafka.sh", &[]))
 }
 
 fn mq(key: &str) -> &'static str {
@@ -96,172 +41,31 @@ fn kf(key: &str) -> &'static str {
 
 /// `127.0.0.1:<port of listener KEY>` of mosquitto.
 fn mqtt_addr(port_key: &str) -> String {
-    format!("{}:{}", mq("MQTT_HOST"), mq(port_key))
-}
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("the binary runs")
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "status {}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: Output) -> Output {
-    assert!(o.status.success(), "{}", show(&o));
-    o
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("writes");
-    p
-}
-
-/// A `read` running in the background, subscribed (it logged so with -v) before `start`
-/// returns. Killed if dropped while running (a failed test leaves no reader behind).
-struct BgReader {
-    child: Option<Child>,
-    stderr: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl BgReader {
-    fn start(cmd: &mut Command) -> BgReader {
-        let mut child = cmd
-            .arg("-v")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("read spawns");
-        let err = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut reader = BgReader {
-            child: Some(child),
-            stderr: rx,
-            seen: Vec::new(),
-        };
-        let deadline = Instant::now() + SUBSCRIBE_WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match reader.stderr.recv_timeout(left) {
-                Ok(l) => {
-                    let done = l.contains("subscribed to");
-                    reader.seen.push(l);
-                    if done {
-                        return reader;
-                    }
-                }
-                // Timed out, or stderr closed (the reader exited).
-                Err(_) => {
-                    let out = reader.finish();
-                    panic!(
-                        "read did not subscribe within {SUBSCRIBE_WAIT:?}:\n{}",
-                        show(&out)
-                    );
-                }
-            }
-        }
-    }
-
-    /// Whether the reader exited within `wait`.
-    fn exited_within(&mut self, wait: Duration) -> bool {
-        let deadline = Instant::now() + wait;
-        let Some(child) = self.child.as_mut() else {
-            return true;
-        };
-        loop {
-            if child.try_wait().ok().flatten().is_some() {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Waits for the reader to end; its stderr is everything it logged.
-    fn finish(mut self) -> Output {
-        let child = self.child.take().expect("a running reader");
-        let mut out = child.wait_with_output().expect("read ends");
-        let mut lines = std::mem::take(&mut self.seen);
-        // The stderr thread ends when the pipe closes, after the process exited.
-        while let Ok(l) = self.stderr.recv_timeout(Duration::from_secs(5)) {
-            lines.push(l);
-        }
-        out.stderr = lines.join("\n").into_bytes();
-        out
-    }
-}
-
-impl Drop for BgReader {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+    common::mqtt_addr(mosquitto(), port_key)
 }
 
 /// The reader's flags: one text message, printed raw (so stdout is exactly `TEXT\n`).
 const READ_ONE: &[&str] = &["-t", "-r", "-C", "1", "--timeout", READ_TIMEOUT];
 
+/// `sinetstream VERB -c CONFIG -s svc`.
+fn svc_cmd(verb: &str, config: &Path) -> Command {
+    let mut c = bin();
+    c.arg(verb).arg("-c").arg(config).args(["-s", "svc"]);
+    c
+}
+
 /// Writes `svc:` with `type`, `brokers`, the topic and the `extra` keys (indented lines) to a
 /// config file, reads with `read -s svc -c FILE` in the background, writes one message with
 /// `write -s svc -c FILE -m TEXT` and checks the reader printed it.
 fn config_round_trip(label: &str, kind: &str, brokers: &str, extra: &str) {
-    let dir = tempfile::tempdir().expect("tempdir");
     let topic = unique(&format!("cli-{label}"));
-    let cfg = write_file(
-        dir.path(),
-        "sinetstream_config.yml",
-        &format!(
-            "# {label}\nsvc:\n  type: {kind}\n  brokers: {brokers}\n  topic: {topic}\n{extra}\
-             other:\n  type: memory\n  brokers: unused\n"
-        ),
-    );
+    let cfg = config_file(&format!(
+        "# {label}\nsvc:\n  type: {kind}\n  brokers: {brokers}\n  topic: {topic}\n{extra}\
+         other:\n  type: memory\n  brokers: unused\n"
+    ));
     let text = format!("hello through {label} on {topic}");
-    let target = |c: &mut Command| {
-        c.arg("-c").arg(&cfg).args(["-s", "svc"]);
-    };
-    let mut read = bin();
-    read.arg("read");
-    target(&mut read);
-    let reader = BgReader::start(read.args(READ_ONE));
-    let mut write = bin();
-    write.arg("write");
-    target(&mut write);
-    let w = ok(run(write.args(["-m", &text])));
+    let reader = BgReader::start(svc_cmd("read", &cfg).args(READ_ONE));
+    let w = ok(run(svc_cmd("write", &cfg).args(["-m", &text])));
     let o = reader.finish();
     assert!(
         o.status.success(),
@@ -278,88 +82,107 @@ fn config_round_trip(label: &str, kind: &str, brokers: &str, extra: &str) {
     );
 }
 
+// Service keys of a config file, as indented lines under the service.
+
+/// `tls:` with these `KEY: VALUE`s.
+fn tls(keys: &[(&str, &str)]) -> String {
+    let mut s = String::from("  tls:\n");
+    for (k, v) in keys {
+        s += &format!("    {k}: {v}\n");
+    }
+    s
+}
+
+/// An MQTT user name and password.
+fn username_pw_set(user: &str, password: &str) -> String {
+    format!("  username_pw_set:\n    username: {user}\n    password: {password}\n")
+}
+
+/// A Kafka SASL login; `protocol` is the listener's, SASL_PLAINTEXT or SASL_SSL.
+fn kafka_sasl(protocol: &str, mechanism: &str, user: &str, password: &str) -> String {
+    format!(
+        "  security_protocol: {protocol}\n  sasl_mechanism: {mechanism}\n  \
+         sasl_plain_username: {user}\n  sasl_plain_password: {password}\n"
+    )
+}
+
+/// A service of a config file: `NAME:` with `type`, `brokers` and the `keys`.
+fn service_yaml(name: &str, kind: &str, brokers: &str, keys: &str) -> String {
+    format!("{name}:\n  type: {kind}\n  brokers: {brokers}\n{keys}")
+}
+
 // ---------------------------------------------------------------------------------------------
 // MQTT listeners
 
+/// `config_round_trip` through mosquitto's listener on port `port_key`.
+fn mqtt_round_trip(label: &str, port_key: &str, extra: &str) {
+    config_round_trip(label, "mqtt", &mqtt_addr(port_key), extra);
+}
+
 #[test]
 fn mqtt_plain() {
-    config_round_trip("mqtt-plain", "mqtt", &mqtt_addr("MQTT_PLAIN_PORT"), "");
+    mqtt_round_trip("mqtt-plain", "MQTT_PLAIN_PORT", "");
 }
 
 #[test]
 fn mqtt_password() {
-    config_round_trip(
+    mqtt_round_trip(
         "mqtt-password",
-        "mqtt",
-        &mqtt_addr("MQTT_PASSWORD_PORT"),
-        &format!(
-            "  username_pw_set:\n    username: {}\n    password: {}\n",
-            mq("MQTT_USER"),
-            mq("MQTT_PASSWORD")
-        ),
+        "MQTT_PASSWORD_PORT",
+        &username_pw_set(mq("MQTT_USER"), mq("MQTT_PASSWORD")),
     );
 }
 
 #[test]
 fn mqtt_tls() {
-    config_round_trip(
+    mqtt_round_trip(
         "mqtt-tls",
-        "mqtt",
-        &mqtt_addr("MQTT_TLS_PORT"),
-        &format!(
-            "  tls:\n    ca_certs: {}\n    check_hostname: true\n",
-            mq("MQTT_CA")
-        ),
+        "MQTT_TLS_PORT",
+        &tls(&[("ca_certs", mq("MQTT_CA")), ("check_hostname", "true")]),
     );
 }
 
 #[test]
 fn mqtt_mtls() {
-    config_round_trip(
+    mqtt_round_trip(
         "mqtt-mtls",
-        "mqtt",
-        &mqtt_addr("MQTT_MTLS_PORT"),
-        &format!(
-            "  tls:\n    ca_certs: {}\n    certfile: {}\n    keyfile: {}\n",
-            mq("MQTT_CA"),
-            mq("MQTT_CLIENT_CERT"),
-            mq("MQTT_CLIENT_KEY")
-        ),
+        "MQTT_MTLS_PORT",
+        &tls(&[
+            ("ca_certs", mq("MQTT_CA")),
+            ("certfile", mq("MQTT_CLIENT_CERT")),
+            ("keyfile", mq("MQTT_CLIENT_KEY")),
+        ]),
     );
 }
 
 #[test]
 fn mqtt_ws() {
-    config_round_trip(
+    mqtt_round_trip(
         "mqtt-ws",
-        "mqtt",
-        &mqtt_addr("MQTT_WS_PORT"),
+        "MQTT_WS_PORT",
         "  transport: websockets\n  ws_set_options:\n    path: /mqtt\n",
     );
 }
 
 #[test]
 fn mqtt_wss_with_password() {
-    config_round_trip(
+    mqtt_round_trip(
         "mqtt-wss",
-        "mqtt",
-        &mqtt_addr("MQTT_WSS_PORT"),
-        &format!(
-            "  transport: websockets\n  tls:\n    ca_certs: {}\n  \
-             username_pw_set:\n    username: {}\n    password: {}\n",
-            mq("MQTT_CA"),
-            mq("MQTT_USER2"),
-            mq("MQTT_PASSWORD2")
-        ),
+        "MQTT_WSS_PORT",
+        &[
+            "  transport: websockets\n",
+            &tls(&[("ca_certs", mq("MQTT_CA"))]),
+            &username_pw_set(mq("MQTT_USER2"), mq("MQTT_PASSWORD2")),
+        ]
+        .concat(),
     );
 }
 
 #[test]
 fn mqtt_v31_protocol() {
-    config_round_trip(
+    mqtt_round_trip(
         "mqtt-v31",
-        "mqtt",
-        &mqtt_addr("MQTT_PLAIN_PORT"),
+        "MQTT_PLAIN_PORT",
         "  protocol: MQTTv31\n  qos: 1\n",
     );
 }
@@ -367,95 +190,88 @@ fn mqtt_v31_protocol() {
 // ---------------------------------------------------------------------------------------------
 // Kafka listeners
 
-/// Kafka service keys: the reader starts from the beginning of its (new, unique) topic, so a
-/// message written right after the reader subscribed is read whatever the timing of the
-/// consumer's first offset lookup.
-fn kafka_extra(more: &str) -> String {
-    format!("  auto_offset_reset: earliest\n{more}")
-}
-
-#[test]
-fn kafka_plaintext() {
+/// `config_round_trip` through Kafka's listener `listener_key`. The reader starts from the
+/// beginning of its (new, unique) topic, so a message written right after the reader subscribed
+/// is read whatever the timing of the consumer's first offset lookup.
+fn kafka_round_trip(label: &str, listener_key: &str, extra: &str) {
     config_round_trip(
-        "kafka-plaintext",
+        label,
         "kafka",
-        kf("KAFKA_PLAINTEXT"),
-        &kafka_extra(""),
+        kf(listener_key),
+        &format!("  auto_offset_reset: earliest\n{extra}"),
     );
 }
 
 #[test]
+fn kafka_plaintext() {
+    kafka_round_trip("kafka-plaintext", "KAFKA_PLAINTEXT", "");
+}
+
+#[test]
 fn kafka_ssl() {
-    config_round_trip(
+    kafka_round_trip(
         "kafka-ssl",
-        "kafka",
-        kf("KAFKA_SSL"),
-        &kafka_extra(&format!(
-            "  tls:\n    ca_certs: {}\n    check_hostname: true\n",
-            kf("KAFKA_CA")
-        )),
+        "KAFKA_SSL",
+        &tls(&[("ca_certs", kf("KAFKA_CA")), ("check_hostname", "true")]),
     );
 }
 
 #[test]
 fn kafka_mtls() {
-    config_round_trip(
+    kafka_round_trip(
         "kafka-mtls",
-        "kafka",
-        kf("KAFKA_MTLS"),
-        &kafka_extra(&format!(
-            "  tls:\n    ca_certs: {}\n    certfile: {}\n    keyfile: {}\n",
-            kf("KAFKA_CA"),
-            kf("KAFKA_CLIENT_CERT"),
-            kf("KAFKA_CLIENT_KEY")
-        )),
+        "KAFKA_MTLS",
+        &tls(&[
+            ("ca_certs", kf("KAFKA_CA")),
+            ("certfile", kf("KAFKA_CLIENT_CERT")),
+            ("keyfile", kf("KAFKA_CLIENT_KEY")),
+        ]),
     );
 }
 
 #[test]
 fn kafka_sasl_plaintext_plain() {
-    config_round_trip(
+    kafka_round_trip(
         "kafka-sasl-plain",
-        "kafka",
-        kf("KAFKA_SASL_PLAINTEXT"),
-        &kafka_extra(&format!(
-            "  security_protocol: SASL_PLAINTEXT\n  sasl_mechanism: PLAIN\n  \
-             sasl_plain_username: {}\n  sasl_plain_password: {}\n",
+        "KAFKA_SASL_PLAINTEXT",
+        &kafka_sasl(
+            "SASL_PLAINTEXT",
+            "PLAIN",
             kf("KAFKA_USER"),
-            kf("KAFKA_PASSWORD")
-        )),
+            kf("KAFKA_PASSWORD"),
+        ),
     );
 }
 
 #[test]
 fn kafka_sasl_plaintext_scram_sha_256() {
-    config_round_trip(
+    kafka_round_trip(
         "kafka-sasl-scram256",
-        "kafka",
-        kf("KAFKA_SASL_PLAINTEXT"),
-        &kafka_extra(&format!(
-            "  security_protocol: SASL_PLAINTEXT\n  sasl_mechanism: SCRAM-SHA-256\n  \
-             sasl_plain_username: {}\n  sasl_plain_password: {}\n",
+        "KAFKA_SASL_PLAINTEXT",
+        &kafka_sasl(
+            "SASL_PLAINTEXT",
+            "SCRAM-SHA-256",
             kf("KAFKA_USER"),
-            kf("KAFKA_PASSWORD")
-        )),
+            kf("KAFKA_PASSWORD"),
+        ),
     );
 }
 
 #[test]
 fn kafka_sasl_ssl_scram_sha_512() {
-    config_round_trip(
+    kafka_round_trip(
         "kafka-sasl-ssl-scram512",
-        "kafka",
-        kf("KAFKA_SASL_SSL"),
-        &kafka_extra(&format!(
-            "  security_protocol: SASL_SSL\n  tls:\n    ca_certs: {}\n  \
-             sasl_mechanism: SCRAM-SHA-512\n  \
-             sasl_plain_username: {}\n  sasl_plain_password: {}\n",
-            kf("KAFKA_CA"),
-            kf("KAFKA_USER2"),
-            kf("KAFKA_PASSWORD2")
-        )),
+        "KAFKA_SASL_SSL",
+        &[
+            tls(&[("ca_certs", kf("KAFKA_CA"))]),
+            kafka_sasl(
+                "SASL_SSL",
+                "SCRAM-SHA-512",
+                kf("KAFKA_USER2"),
+                kf("KAFKA_PASSWORD2"),
+            ),
+        ]
+        .concat(),
     );
 }
 
@@ -463,21 +279,14 @@ fn kafka_sasl_ssl_scram_sha_512() {
 fn kafka_ten_thousand_lines_in_order() {
     let dir = tempfile::tempdir().expect("tempdir");
     let topic = unique("cli-kafka-10k");
-    let cfg = write_file(
-        dir.path(),
-        "c.yml",
-        &format!(
-            "svc:\n  type: kafka\n  brokers: {}\n  topic: {topic}\n  auto_offset_reset: earliest\n",
-            kf("KAFKA_PLAINTEXT")
-        ),
-    );
-    let lines: Vec<String> = (0..10_000)
-        .map(|i| format!("line {i:05} of the big file"))
-        .collect();
-    let file = write_file(dir.path(), "big.txt", &(lines.join("\n") + "\n"));
-    let reader = BgReader::start(bin().arg("read").arg("-c").arg(&cfg).args([
-        "-s",
+    let cfg = config_file(&service_yaml(
         "svc",
+        "kafka",
+        kf("KAFKA_PLAINTEXT"),
+        &format!("  topic: {topic}\n  auto_offset_reset: earliest\n"),
+    ));
+    let (file, lines) = common::big_file(dir.path());
+    let reader = BgReader::start(svc_cmd("read", &cfg).args([
         "-r",
         "-t",
         "-C",
@@ -485,24 +294,8 @@ fn kafka_ten_thousand_lines_in_order() {
         "--timeout",
         READ_TIMEOUT,
     ]));
-    ok(run(bin()
-        .arg("write")
-        .arg("-c")
-        .arg(&cfg)
-        .args(["-s", "svc", "-l", "-f"])
-        .arg(&file)));
-    let o = ok(reader.finish());
-    let text = std::str::from_utf8(&o.stdout).expect("utf-8");
-    let got: Vec<&str> = text.lines().collect();
-    assert_eq!(got.len(), lines.len(), "{}", show(&o));
-    if let Some((i, (a, b))) = got
-        .iter()
-        .zip(&lines)
-        .enumerate()
-        .find(|(_, (a, b))| a != b)
-    {
-        panic!("message {i} is {a:?}, expected {b:?}: out of order or changed");
-    }
+    ok(run(svc_cmd("write", &cfg).args(["-l", "-f"]).arg(&file)));
+    common::assert_read_lines(&ok(reader.finish()), &lines);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -511,12 +304,7 @@ fn kafka_ten_thousand_lines_in_order() {
 #[test]
 fn kafka_no_config_file() {
     let topic = unique("cli-kafka-nc");
-    let params = [
-        "-nc".to_owned(),
-        "type=kafka".to_owned(),
-        format!("brokers={}", kf("KAFKA_PLAINTEXT")),
-        format!("topic={topic}"),
-    ];
+    let params = common::nc("kafka", kf("KAFKA_PLAINTEXT"), &topic);
     // The default auto_offset_reset (latest): the reader may look its start offset up after
     // the first write, so the message is written until the reader (-C 1) has one.
     let mut reader = BgReader::start(bin().arg("read").args(&params).args(READ_ONE));
@@ -544,14 +332,9 @@ fn kafka_no_config_file() {
 #[test]
 fn mqtt_tls_no_config_file() {
     let topic = unique("cli-mqtt-tls-nc");
-    let params = [
-        "-nc".to_owned(),
-        "type=mqtt".to_owned(),
-        format!("brokers={}", mqtt_addr("MQTT_TLS_PORT")),
-        format!("topic={topic}"),
-        format!("tls.ca_certs={}", mq("MQTT_CA")),
-        "tls.check_hostname=true".to_owned(),
-    ];
+    let mut params = common::nc("mqtt", &mqtt_addr("MQTT_TLS_PORT"), &topic);
+    params.push(format!("tls.ca_certs={}", mq("MQTT_CA")));
+    params.push("tls.check_hostname=true".to_owned());
     let reader = BgReader::start(bin().arg("read").args(&params).args(READ_ONE));
     let text = format!("no config file over TLS, {topic}");
     ok(run(bin().arg("write").args(&params).args(["-m", &text])));
@@ -588,67 +371,74 @@ fn assert_ping_refused(o: &Output, password: &str) {
     );
 }
 
+/// `sinetstream ping` with `args`, given time for TLS and SASL handshakes on a slow machine.
+fn ping(args: &[&str]) -> Output {
+    run(bin().arg("ping").args(args).args(["--timeout", "60"]))
+}
+
 #[test]
 fn mqtt_ping_tls_ok_and_wrong_password() {
-    let o = run(bin().args([
-        "ping",
+    let o = ping(&[
         "-nc",
         "type=mqtt",
         &format!("brokers={}", mqtt_addr("MQTT_TLS_PORT")),
         &format!("tls.ca_certs={}", mq("MQTT_CA")),
-        "--timeout",
-        "60",
-    ]));
+    ]);
     assert_ping_ok(&o, &["type mqtt", "auth anonymous"]);
 
-    let o = run(bin().args([
-        "ping",
+    let o = ping(&[
         "-nc",
         "type=mqtt",
         &format!("brokers={}", mqtt_addr("MQTT_PASSWORD_PORT")),
         &format!("username_pw_set.username={}", mq("MQTT_USER")),
         "username_pw_set.password=wrong-mqtt-secret",
-        "--timeout",
-        "60",
-    ]));
+    ]);
     assert_ping_refused(&o, "wrong-mqtt-secret");
 }
 
 #[test]
 fn kafka_ping_tls_ok_and_wrong_password() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = write_file(
-        dir.path(),
-        "c.yml",
-        &format!(
-            "ssl:\n  type: kafka\n  brokers: {}\n  tls:\n    ca_certs: {}\n\
-             sasl-ssl:\n  type: kafka\n  brokers: {}\n  security_protocol: SASL_SSL\n  \
-               tls:\n    ca_certs: {}\n  sasl_mechanism: SCRAM-SHA-256\n  \
-               sasl_plain_username: {}\n  sasl_plain_password: {}\n\
-             wrong:\n  type: kafka\n  brokers: {}\n  security_protocol: SASL_PLAINTEXT\n  \
-               sasl_mechanism: PLAIN\n  sasl_plain_username: {}\n  \
-               sasl_plain_password: wrong-kafka-secret\n",
-            kf("KAFKA_SSL"),
-            kf("KAFKA_CA"),
-            kf("KAFKA_SASL_SSL"),
-            kf("KAFKA_CA"),
-            kf("KAFKA_USER"),
-            kf("KAFKA_PASSWORD"),
-            kf("KAFKA_SASL_PLAINTEXT"),
-            kf("KAFKA_USER"),
-        ),
+    let ca = tls(&[("ca_certs", kf("KAFKA_CA"))]);
+    let cfg = config_file(
+        &[
+            service_yaml("ssl", "kafka", kf("KAFKA_SSL"), &ca),
+            service_yaml(
+                "sasl-ssl",
+                "kafka",
+                kf("KAFKA_SASL_SSL"),
+                &[
+                    ca.clone(),
+                    kafka_sasl(
+                        "SASL_SSL",
+                        "SCRAM-SHA-256",
+                        kf("KAFKA_USER"),
+                        kf("KAFKA_PASSWORD"),
+                    ),
+                ]
+                .concat(),
+            ),
+            service_yaml(
+                "wrong",
+                "kafka",
+                kf("KAFKA_SASL_PLAINTEXT"),
+                &kafka_sasl(
+                    "SASL_PLAINTEXT",
+                    "PLAIN",
+                    kf("KAFKA_USER"),
+                    "wrong-kafka-secret",
+                ),
+            ),
+        ]
+        .concat(),
     );
-    let ping = |svc: &str| {
-        run(bin()
-            .args(["ping", "-s", svc, "--timeout", "60", "-c"])
-            .arg(&cfg))
-    };
-    assert_ping_ok(&ping("ssl"), &["type kafka", "auth anonymous"]);
+    let cfg_path = cfg.to_str().expect("a UTF-8 temp path");
+    let ping_svc = |svc: &str| ping(&["-s", svc, "-c", cfg_path]);
+    assert_ping_ok(&ping_svc("ssl"), &["type kafka", "auth anonymous"]);
     assert_ping_ok(
-        &ping("sasl-ssl"),
+        &ping_svc("sasl-ssl"),
         &["type kafka", "auth SASL SCRAM-SHA-256"],
     );
-    assert_ping_refused(&ping("wrong"), "wrong-kafka-secret");
+    assert_ping_refused(&ping_svc("wrong"), "wrong-kafka-secret");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -669,15 +459,8 @@ fn service<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
 
 #[test]
 fn config_check_json() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let good = write_file(
-        dir.path(),
-        "good.yml",
-        "svc:\n  type: memory\n  brokers: m\n",
-    );
-    let o = ok(run(bin()
-        .args(["config", "check", "--json", "-c"])
-        .arg(&good)));
+    let good = config_file("svc:\n  type: memory\n  brokers: m\n");
+    let o = ok(config_check(&["--json"], &good));
     let v = json_of(&o);
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["config"], good.to_string_lossy().as_ref(), "{v}");
@@ -692,9 +475,7 @@ fn config_check_json() {
         "{v}"
     );
 
-    let bad = write_file(
-        dir.path(),
-        "bad.yml",
+    let bad = config_file(
         "fine:\n  type: memory\n  brokers: m\n\
          typed:\n  type: memory\n  brokers: m\n  user_data_only: maybe\n\
          certs:\n  type: mqtt\n  brokers: 127.0.0.1:8883\n  tls:\n    ca_certs: /nonexistent/dir/ca.pem\n    \
@@ -702,7 +483,7 @@ fn config_check_json() {
            username_pw_set: {username: u, password: hunter2-secret}\n\
          pigeon:\n  type: carrier-pigeon\n  brokers: coop\n",
     );
-    let o = run(bin().args(["config", "check", "--json", "-c"]).arg(&bad));
+    let o = config_check(&["--json"], &bad);
     assert_eq!(code(&o), 2, "{}", show(&o));
     assert!(
         !String::from_utf8_lossy(&o.stdout).contains("hunter2"),
@@ -765,17 +546,13 @@ fn config_check_json() {
     );
 
     // -s: just that service.
-    let o = ok(run(bin()
-        .args(["config", "check", "--json", "-s", "fine", "-c"])
-        .arg(&bad)));
+    let o = ok(config_check(&["--json", "-s", "fine"], &bad));
     let v = json_of(&o);
     assert_eq!(v["services"].as_array().map(Vec::len), Some(1), "{v}");
     assert_eq!(v["services"][0]["service"], "fine", "{v}");
 
     // An unknown service: an error of that service.
-    let o = run(bin()
-        .args(["config", "check", "--json", "-s", "nosuch", "-c"])
-        .arg(&bad));
+    let o = config_check(&["--json", "-s", "nosuch"], &bad);
     assert_eq!(code(&o), 2, "{}", show(&o));
     let v = json_of(&o);
     assert!(
@@ -786,9 +563,10 @@ fn config_check_json() {
     );
 
     // A file that cannot be loaded: still one JSON object, the problem at the top level.
-    let broken = write_file(dir.path(), "broken.yml", "svc: [\n");
-    for file in [broken, dir.path().join("missing.yml")] {
-        let o = run(bin().args(["config", "check", "--json", "-c"]).arg(&file));
+    let broken = config_file("svc: [\n");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for file in [broken.to_path_buf(), dir.path().join("missing.yml")] {
+        let o = config_check(&["--json"], &file);
         assert_eq!(code(&o), 2, "{}", show(&o));
         let v = json_of(&o);
         assert_eq!(v["ok"], false, "{v}");
@@ -800,33 +578,30 @@ fn config_check_json() {
 
 #[test]
 fn config_check_json_connect() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = write_file(
-        dir.path(),
-        "c.yml",
-        &format!(
-            "tls:\n  type: mqtt\n  brokers: {}\n  tls:\n    ca_certs: {}\n\
-             odd:\n  type: mqtt\n  brokers: {}\n  not_an_mqtt_key: 1\n\
-             refused:\n  type: mqtt\n  brokers: {}\n  \
-               username_pw_set:\n    username: {}\n    password: wrong-check-secret\n",
-            mqtt_addr("MQTT_TLS_PORT"),
-            mq("MQTT_CA"),
-            mqtt_addr("MQTT_PLAIN_PORT"),
-            mqtt_addr("MQTT_PASSWORD_PORT"),
-            mq("MQTT_USER"),
-        ),
+    let cfg = config_file(
+        &[
+            service_yaml(
+                "tls",
+                "mqtt",
+                &mqtt_addr("MQTT_TLS_PORT"),
+                &tls(&[("ca_certs", mq("MQTT_CA"))]),
+            ),
+            service_yaml(
+                "odd",
+                "mqtt",
+                &mqtt_addr("MQTT_PLAIN_PORT"),
+                "  not_an_mqtt_key: 1\n",
+            ),
+            service_yaml(
+                "refused",
+                "mqtt",
+                &mqtt_addr("MQTT_PASSWORD_PORT"),
+                &username_pw_set(mq("MQTT_USER"), "wrong-check-secret"),
+            ),
+        ]
+        .concat(),
     );
-    let o = run(bin()
-        .args([
-            "config",
-            "check",
-            "--json",
-            "--connect",
-            "--timeout",
-            "60",
-            "-c",
-        ])
-        .arg(&cfg));
+    let o = config_check(&["--json", "--connect", "--timeout", "60"], &cfg);
     assert_eq!(code(&o), 2, "{}", show(&o));
     assert!(
         !String::from_utf8_lossy(&o.stdout).contains("wrong-check-secret"),
