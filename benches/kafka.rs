@@ -7,7 +7,8 @@
 //! for 100-byte records (default 200,000; 1 KB runs use half as many), `BENCH_BATCH` batch
 //! size in bytes for every client (default 16,384, the Java default), `BENCH_LINGER_MS`
 //! (default 5, the Java 4.x default), `BENCH_ROUNDS` (default 2; the best round is reported).
-//! A warm-up round of every client comes first and is not reported.
+//! A warm-up round of every client comes first and is not reported. With `BENCH_JSON=FILE`
+//! each figure is also appended to FILE as one JSON line (see `sinetstream_benches::Measurement`).
 //!
 //! Every client gets the same settings: acks as the row says, idempotence on with acks=all
 //! (the Java default) and off with acks=1, the batch size and linger above, no compression.
@@ -27,7 +28,7 @@ use rdkafka::config::ClientConfig as RdConfig;
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
 use sinetstream::MessageWriter;
-use sinetstream_benches::process_cpu;
+use sinetstream_benches::{Better, Measurement, Role, process_cpu};
 use sinetstream_e2e::brokers::{kafka, repo_root, unique_topic};
 use sinetstream_kafka::{Acks, ClientConfig, Producer, ProducerConfig, ProducerRecord};
 
@@ -322,6 +323,32 @@ fn delete_topics(rt: &tokio::runtime::Runtime) {
     }
 }
 
+/// Appends `r`'s figures to `BENCH_JSON` (if set).
+fn emit(s: &Settings, client: &str, role: Role, r: &Run) {
+    let case = format!("{} B, acks={}", s.size, s.acks());
+    let m = Measurement {
+        bench: "kafka",
+        case: &case,
+        client,
+        role,
+        metric: "producer throughput",
+        value: r.records_per_s,
+        unit: "records/s",
+        better: Better::Higher,
+    };
+    m.emit();
+    if let Some(cpu) = r.cpu_us_per_record {
+        Measurement {
+            metric: "client CPU per record",
+            value: cpu,
+            unit: "µs",
+            better: Better::Lower,
+            ..m
+        }
+        .emit();
+    }
+}
+
 fn fmt_run(r: &Run) -> String {
     format!("{:.0} ({:.1})", r.records_per_s, r.mib_per_s)
 }
@@ -376,6 +403,15 @@ fn main() {
             rows.push((s, best[0], best[1], best[2], best[3]));
             delete_topics(&rt);
         }
+    }
+
+    let librdkafka_name = format!("librdkafka {}", rdkafka::util::get_rdkafka_version().1);
+    let java_name = format!("Java {} ProducerPerformance", h.get("KAFKA_VERSION"));
+    for (s, d, f, rd, jv) in &rows {
+        emit(s, "sinetstream-kafka", Role::Ours, d);
+        emit(s, "facade writer (v3 envelope)", Role::Ours, f);
+        emit(s, &librdkafka_name, Role::Reference, rd);
+        emit(s, &java_name, Role::Reference, jv);
     }
 
     println!(

@@ -9,6 +9,8 @@
 //! latency runs (default 5,000) and `BENCH_SECS` their length (default 5);
 //! `BENCH_RETRY_BACKOFF_MS` and `BENCH_MAX_POLL_RECORDS` override our consumer's
 //! `retry_backoff` and `max_poll_records` (diagnostics; the defaults are the library's).
+//! With `BENCH_JSON=FILE` each figure is also appended to FILE as one JSON line (see
+//! `sinetstream_benches::Measurement`).
 //!
 //! Throughput: each case (record size × partition count) gets one topic pre-filled with N
 //! records by our Producer (round-robin over the partitions), read in full from the beginning by
@@ -36,7 +38,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
 use sinetstream::{MessageReader, MessageWriter};
-use sinetstream_benches::{Row, percentile, print_table, process_cpu};
+use sinetstream_benches::{
+    Better, Measurement, Role, Row, emit_row, percentile, print_table, process_cpu,
+};
 use sinetstream_e2e::brokers::{kafka, repo_root, unique_topic};
 use sinetstream_kafka::{
     Acks, ClientConfig, Consumer, ConsumerConfig, OffsetReset, Producer, ProducerConfig,
@@ -494,6 +498,52 @@ fn delete_topics(rt: &tokio::runtime::Runtime) {
     }
 }
 
+/// Appends `r`'s figures to `BENCH_JSON` (if set). The facade reader's time to the first record
+/// is left out: its `open` already waits for the group's assignment and starts fetching, so that
+/// figure does not compare with the others'.
+fn emit(c: &Case, client: &str, role: Role, r: &Run, with_first: bool) {
+    let case = format!("{} B, {} partition(s)", c.size, c.partitions);
+    let m = Measurement {
+        bench: "kafka_consumer",
+        case: &case,
+        client,
+        role,
+        metric: "consumer throughput",
+        value: r.records_per_s,
+        unit: "records/s",
+        better: Better::Higher,
+    };
+    m.emit();
+    if let Some(v) = r.steady_rps {
+        Measurement {
+            metric: "consumer throughput after the 1st record",
+            value: v,
+            ..m
+        }
+        .emit();
+    }
+    if let Some(v) = r.cpu_us_per_record {
+        Measurement {
+            metric: "client CPU per record",
+            value: v,
+            unit: "µs",
+            better: Better::Lower,
+            ..m
+        }
+        .emit();
+    }
+    if let Some(v) = r.first_ms.filter(|_| with_first) {
+        Measurement {
+            metric: "time to the 1st record",
+            value: v,
+            unit: "ms",
+            better: Better::Lower,
+            ..m
+        }
+        .emit();
+    }
+}
+
 fn fmt_run(r: &Run) -> String {
     format!("{:.0} ({:.1})", r.records_per_s, r.mib_per_s)
 }
@@ -565,6 +615,15 @@ fn main() {
     rt.block_on(producer.close()).expect("close");
     delete_topics(&rt);
 
+    let librdkafka_name = format!("librdkafka {}", rdkafka::util::get_rdkafka_version().1);
+    let java_name = format!("Java {} ConsumerPerformance", h.get("KAFKA_VERSION"));
+    for (c, [o, rd, jv, f]) in &rows {
+        emit(c, "sinetstream-kafka", Role::Ours, o, true);
+        emit(c, "facade reader (v3 envelope)", Role::Ours, f, false);
+        emit(c, &librdkafka_name, Role::Reference, rd, true);
+        emit(c, &java_name, Role::Reference, jv, true);
+    }
+
     println!(
         "\n### Kafka consumer throughput (Kafka {} single node, PLAINTEXT, each client's default fetch settings)\n",
         h.get("KAFKA_VERSION")
@@ -628,6 +687,16 @@ fn main() {
             higher_is_better: false,
         }))
         .collect();
+    let lat_case = format!("end-to-end latency, {rate} records/s × {secs} s, 100 B, 1 partition");
+    for (row, metric) in lat_rows.iter().zip(["p50", "p99", "p99.9", "max"]) {
+        emit_row(
+            "kafka_consumer",
+            &lat_case,
+            metric,
+            row,
+            ["sinetstream-kafka", &librdkafka_name],
+        );
+    }
     print_table(
         &format!(
             "Kafka end-to-end latency ({rate} records/s × {secs} s, 100 B, 1 partition, same producer: sinetstream-kafka linger 0 acks=1)"

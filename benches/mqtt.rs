@@ -2,16 +2,23 @@
 //! facade with the SINETStream wire format) against rumqttc, on the same mosquitto, same run.
 //!
 //! `cargo bench -p sinetstream-benches --bench mqtt` (env `BENCH_N` = messages per run,
-//! default 50,000; `BENCH_RTT` = round trips, default 2,000).
+//! default 50,000; `BENCH_RTT` = round trips, default 2,000). With `BENCH_JSON=FILE` each
+//! figure is also appended to FILE as one JSON line (see `sinetstream_benches::Measurement`).
 
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, MqttOptions as RumqttOptions, Packet, QoS as RQoS};
-use sinetstream_benches::{Row, percentile, print_table, process_cpu};
+use sinetstream_benches::{
+    Better, Measurement, Role, Row, emit_row, percentile, print_table, process_cpu,
+};
 use sinetstream_e2e::brokers::{mosquitto, unique_topic};
 use sinetstream_mqtt::{MqttClient, MqttOptions, QoS};
 
 const PAYLOAD: usize = 100;
+
+/// The clients' names in the `BENCH_JSON` lines.
+const OURS: &str = "sinetstream-mqtt";
+const RUMQTTC: &str = "rumqttc 0.25";
 
 fn env_usize(key: &str, default: usize) -> usize {
     std::env::var(key)
@@ -377,34 +384,65 @@ fn main() {
                 oc = oc.min((c1 - c0).as_secs_f64() * 1e6 / n as f64);
                 rc = rc.min((c2 - c1).as_secs_f64() * 1e6 / n as f64);
             }
-            rows.push(Row {
-                name: format!("{label}, {PAYLOAD} B"),
+            let case = format!("{label}, {PAYLOAD} B");
+            let row = Row {
+                name: case.clone(),
                 unit: "msg/s",
                 ours: o,
                 reference: r,
                 higher_is_better: true,
-            });
-            cpu_rows.push(Row {
+            };
+            emit_row("mqtt", &case, "throughput", &row, [OURS, RUMQTTC]);
+            rows.push(row);
+            let cpu_row = Row {
                 name: format!("client CPU per message, {label}"),
                 unit: "µs",
                 ours: oc,
                 reference: rc,
                 higher_is_better: false,
-            });
+            };
+            emit_row(
+                "mqtt",
+                &case,
+                "client CPU per message",
+                &cpu_row,
+                [OURS, RUMQTTC],
+            );
+            cpu_rows.push(cpu_row);
         }
         rows.extend(cpu_rows);
         let ro = ours_rtt(k).await;
         let rr = rumqttc_rtt(k).await;
         for (p, name) in [(50.0, "round trip p50"), (99.0, "round trip p99")] {
-            rows.push(Row {
+            let row = Row {
                 name: format!("QoS 1 {name}"),
                 unit: "µs",
                 ours: percentile(&ro, p).as_secs_f64() * 1e6,
                 reference: percentile(&rr, p).as_secs_f64() * 1e6,
                 higher_is_better: false,
-            });
+            };
+            emit_row(
+                "mqtt",
+                &format!("QoS 1 round trip, {PAYLOAD} B ({k} round trips)"),
+                name,
+                &row,
+                [OURS, RUMQTTC],
+            );
+            rows.push(row);
         }
         let f = facade_throughput(n).await;
+        // Compared with rumqttc's QoS 1 figure above (same case and metric).
+        Measurement {
+            bench: "mqtt",
+            case: &format!("QoS 1 publish→ack+receive, {PAYLOAD} B"),
+            client: "facade writer+reader (v3 envelope)",
+            role: Role::Ours,
+            metric: "throughput",
+            value: f,
+            unit: "msg/s",
+            better: Better::Higher,
+        }
+        .emit();
         let r1 = rows[1].reference;
         rows.push(Row {
             name: format!("facade AT_LEAST_ONCE (v3 envelope) vs rumqttc QoS 1, {PAYLOAD} B"),

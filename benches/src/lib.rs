@@ -69,3 +69,157 @@ pub fn process_cpu() -> Duration {
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
+
+/// Whether a larger or a smaller figure is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    /// Throughput.
+    Higher,
+    /// Latency, CPU time.
+    Lower,
+}
+
+/// Who a measured client is: this project's code or a reference to compare with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// sinetstream-rs.
+    Ours,
+    /// A reference client (rumqttc, librdkafka, the Java client, Python SINETStream).
+    Reference,
+}
+
+/// One machine-readable measurement.
+#[derive(Debug, Clone)]
+pub struct Measurement<'a> {
+    /// The benchmark (`mqtt`, `kafka`, `kafka_consumer`).
+    pub bench: &'a str,
+    /// The case within it (sizes, settings).
+    pub case: &'a str,
+    /// The client measured.
+    pub client: &'a str,
+    /// Ours or a reference.
+    pub role: Role,
+    /// What was measured (`msgs/s`, `round trip p50`, ...).
+    pub metric: &'a str,
+    /// The figure.
+    pub value: f64,
+    /// Its unit.
+    pub unit: &'a str,
+    /// Which direction is better.
+    pub better: Better,
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl Measurement<'_> {
+    /// The measurement as one JSON object (no newline).
+    pub fn json(&self) -> String {
+        let value = if self.value.is_finite() {
+            format!("{}", self.value)
+        } else {
+            "null".to_owned()
+        };
+        format!(
+            "{{\"bench\":{},\"case\":{},\"client\":{},\"role\":{},\"metric\":{},\"value\":{value},\"unit\":{},\"better\":{}}}",
+            json_string(self.bench),
+            json_string(self.case),
+            json_string(self.client),
+            json_string(match self.role {
+                Role::Ours => "ours",
+                Role::Reference => "reference",
+            }),
+            json_string(self.metric),
+            json_string(self.unit),
+            json_string(match self.better {
+                Better::Higher => "higher",
+                Better::Lower => "lower",
+            }),
+        )
+    }
+
+    /// Appends the measurement as one JSON line to the file named by `BENCH_JSON`, if set
+    /// (scripts/bench collects them into its report); does nothing otherwise.
+    pub fn emit(&self) {
+        let Some(path) = std::env::var_os("BENCH_JSON").filter(|p| !p.is_empty()) else {
+            return;
+        };
+        use std::io::Write as _;
+        let line = format!("{}\n", self.json());
+        let res = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = res {
+            eprintln!("BENCH_JSON={}: {e}", std::path::Path::new(&path).display());
+        }
+    }
+}
+
+/// Emits both figures of `row` (see [`Measurement::emit`]): `ours` by `our_client`, `reference`
+/// by `ref_client`, both under `case` and `metric`, in the row's unit and direction.
+pub fn emit_row(bench: &str, case: &str, metric: &str, row: &Row, clients: [&str; 2]) {
+    let better = if row.higher_is_better {
+        Better::Higher
+    } else {
+        Better::Lower
+    };
+    for (client, role, value) in [
+        (clients[0], Role::Ours, row.ours),
+        (clients[1], Role::Reference, row.reference),
+    ] {
+        Measurement {
+            bench,
+            case,
+            client,
+            role,
+            metric,
+            value,
+            unit: row.unit,
+            better,
+        }
+        .emit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measurement_json() {
+        let m = Measurement {
+            bench: "mqtt",
+            case: "QoS 1 \"x\"",
+            client: "rumqttc",
+            role: Role::Reference,
+            metric: "msgs/s",
+            value: 1.5,
+            unit: "msg/s",
+            better: Better::Higher,
+        };
+        assert_eq!(
+            m.json(),
+            r#"{"bench":"mqtt","case":"QoS 1 \"x\"","client":"rumqttc","role":"reference","metric":"msgs/s","value":1.5,"unit":"msg/s","better":"higher"}"#
+        );
+        let nan = Measurement {
+            value: f64::NAN,
+            ..m
+        };
+        assert!(nan.json().contains("\"value\":null"));
+    }
+}
