@@ -568,8 +568,13 @@ impl Consumer {
             }
             self.resolve_positions().await?;
             if let Some(generation) = self.cluster.needs_refresh() {
-                if let Err(e) = self.cluster.refresh(generation).await {
-                    tracing::debug!(error = %e, "metadata refresh failed");
+                match self.cluster.refresh(generation).await {
+                    Err(e) => tracing::debug!(error = %e, "metadata refresh failed"),
+                    // The refresh brought the leaders that finding start
+                    // offsets waited for: go on at once rather than after
+                    // a retry wait (a fresh consumer's first record).
+                    Ok(_) if self.unresolved_have_leaders() => continue,
+                    Ok(_) => {}
                 }
             }
             let wait = self.send_fetches();
@@ -764,6 +769,19 @@ impl Consumer {
         Ok(())
     }
 
+    /// Some partition's start offset is still to be found, and the metadata
+    /// now knows the leader of every such partition.
+    fn unresolved_have_leaders(&self) -> bool {
+        let (snap, _) = self.cluster.metadata();
+        let mut unresolved = self
+            .parts
+            .iter()
+            .filter(|(_, st)| !matches!(st.pos, Pos::Known(_)))
+            .peekable();
+        unresolved.peek().is_some()
+            && unresolved.all(|(tp, _)| snap.leader(&tp.topic, tp.partition).is_some())
+    }
+
     /// Starts a Fetch on every leader that has fetchable partitions and no
     /// Fetch in flight. Returns how long to wait at most before looking
     /// again (retries, missing leaders).
@@ -778,8 +796,12 @@ impl Consumer {
         let mut leaderless = false;
         let mut by_broker: BTreeMap<i32, Vec<(TopicPartition, i64)>> = BTreeMap::new();
         let mut sent_epochs: HashMap<TopicPartition, u64> = HashMap::new();
+        let mut unresolved = false;
         for (tp, st) in &self.parts {
             let Pos::Known(offset) = st.pos else {
+                // Its start offset is still to be found (ListOffsets or
+                // OffsetFetch needed metadata that has just been asked for).
+                unresolved = true;
                 continue;
             };
             if st.buffered >= self.config.max_poll_records {
@@ -806,7 +828,7 @@ impl Consumer {
                 }
             }
         }
-        if leaderless {
+        if leaderless || unresolved {
             // Waiting the whole retry_backoff here delayed every fresh consumer's first record
             // by ~100 ms; the refresh at the top of the loop is what is needed, soon.
             let quick = Duration::from_millis(5).saturating_mul(1 << self.leaderless_passes.min(6));
