@@ -539,6 +539,16 @@ impl Consumer {
         }
     }
 
+    /// Where the next Fetch of `tp` starts: past every record fetched so far,
+    /// delivered or still buffered. Committing it skips the buffered ones
+    /// (at-most-once delivery commits ahead like this).
+    pub fn fetch_position(&self, tp: &TopicPartition) -> Option<i64> {
+        match self.parts.get(tp)?.pos {
+            Pos::Known(o) => Some(o),
+            _ => None,
+        }
+    }
+
     /// Waits for the next record. `Ok(None)` only when nothing is
     /// subscribed or assigned (there is nothing to wait for).
     ///

@@ -328,8 +328,10 @@ impl KafkaReader {
         let Some(consumer) = self.consumer.as_mut() else {
             return Err(self.closed());
         };
+        // Past everything fetched, not just past `r`: one commit per fetched batch rather than
+        // one per record.
         let upto = consumer
-            .position(&tp)
+            .fetch_position(&tp)
             .unwrap_or(r.offset + 1)
             .max(r.offset + 1);
         let res = consumer.commit_offsets([(tp.clone(), upto)]).await;
