@@ -638,7 +638,17 @@ impl Consumer {
         {
             return Ok(None);
         }
-        Ok(self.take_buffered())
+        let r = self.take_buffered();
+        if self.fetches.is_empty()
+            && self.buffer.len() < self.config.max_poll_records
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            // Fetch ahead while the application works through the rest, so
+            // that the next data is on its way before the buffer runs dry
+            // (otherwise every fetch costs a full round trip of idle time).
+            self.send_fetches();
+        }
+        Ok(r)
     }
 
     /// [`Consumer::recv`] with a time limit: `Ok(None)` when it runs out.
