@@ -219,3 +219,42 @@ async fn bad_settings_are_refused_before_connecting() {
     .expect_err("bad address");
     assert!(matches!(e, KafkaError::InvalidArgument(_)), "{e:?}");
 }
+
+#[tokio::test]
+async fn untracked_sends_report_failures_through_counts_and_flush() {
+    let topic = unique_topic("untracked-fail");
+    let p = Producer::connect(ProducerConfig {
+        // Lets a record larger than the broker's message.max.bytes (1 MB)
+        // leave the client: the broker refuses it with MESSAGE_TOO_LARGE.
+        max_request_size: 8 << 20,
+        buffer_memory: 32 << 20,
+        ..ProducerConfig::new(Listener::Plaintext.config())
+    })
+    .await
+    .expect("connect");
+    p.send_untracked(ProducerRecord::new(&topic, "fine"))
+        .await
+        .expect("queued");
+    p.flush().await.expect("a small record is delivered");
+    assert_eq!(p.failed_records(), 0);
+
+    let big = vec![b'x'; 2 << 20];
+    // Queued without waiting (metadata known, buffer free): given back only
+    // when it would have to wait.
+    assert!(
+        p.try_send_untracked(ProducerRecord::new(&topic, big))
+            .expect("accepted")
+            .is_none()
+    );
+    match p.flush().await {
+        Err(KafkaError::DeliveryFailed { failed, first }) => {
+            assert_eq!(failed, 1);
+            assert_eq!(first.code(), Some(ErrorCode::MessageTooLarge), "{first:?}");
+        }
+        other => panic!("flush must report the refused record: {other:?}"),
+    }
+    assert_eq!(p.failed_records(), 1);
+    assert_eq!(p.pending_records(), 0);
+    assert!(p.failure_since(0).is_some());
+    p.close().await.expect("close");
+}

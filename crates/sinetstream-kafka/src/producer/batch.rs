@@ -41,7 +41,9 @@ pub(crate) struct Batch {
     pub(crate) id: u64,
     pub(crate) tp: TopicPartition,
     pub(crate) records: Vec<BatchRecord>,
-    pub(crate) deliveries: Vec<Delivery>,
+    /// Per record: its delivery future's sender, `None` for an untracked
+    /// send (failures still count in the accumulator).
+    pub(crate) deliveries: Vec<Option<Delivery>>,
     /// Upper bound of the encoded size.
     pub(crate) size: usize,
     /// Buffer memory held until the batch completes.
@@ -83,6 +85,9 @@ impl Batch {
     /// topic uses LogAppendTime.
     pub(crate) fn succeed(self, base_offset: i64, log_append_time: i64) {
         for (i, (d, r)) in self.deliveries.into_iter().zip(&self.records).enumerate() {
+            let Some(d) = d else {
+                continue;
+            };
             let offset = if base_offset >= 0 {
                 base_offset + i as i64
             } else {
@@ -104,7 +109,7 @@ impl Batch {
 
     /// Fails every record's delivery future with `err`.
     pub(crate) fn fail(self, err: &KafkaError) {
-        for d in self.deliveries {
+        for d in self.deliveries.into_iter().flatten() {
             let _ = d.send(Err(err.clone()));
         }
     }
@@ -166,6 +171,10 @@ pub(crate) struct Accumulator {
     pub(crate) failed_records: u64,
     /// Recent failures, tagged with `failed_records` before them.
     pub(crate) failures: VecDeque<(u64, KafkaError)>,
+    /// Records ever appended, and ever delivered successfully: with
+    /// `failed_records`, how many are still on their way.
+    pub(crate) appended_records: u64,
+    pub(crate) delivered_records: u64,
     /// The producer id and epoch in use (idempotent producers), for
     /// inspection.
     pub(crate) identity: Option<(i64, i16)>,
@@ -191,22 +200,29 @@ impl Accumulator {
     pub(crate) fn sticky_partition(
         &mut self,
         topic: &Arc<str>,
-        available: &[i32],
+        available: &dyn Fn() -> Vec<i32>,
         partitions: usize,
         size: usize,
         batch_size: usize,
     ) -> i32 {
-        let s = self
-            .sticky
-            .entry(Arc::clone(topic))
-            .or_insert_with(|| Sticky::new(available, partitions, None));
+        // The usable partitions are only listed when a new one is chosen:
+        // not once per record.
+        if !self.sticky.contains_key(topic) {
+            self.sticky.insert(
+                Arc::clone(topic),
+                Sticky::new(&available(), partitions, None),
+            );
+        }
+        let Some(s) = self.sticky.get_mut(topic) else {
+            return 0;
+        };
         // The partition count may have grown or shrunk since the choice.
         if usize::try_from(s.partition()).map_or(true, |p| p >= partitions) {
-            *s = Sticky::new(available, partitions, None);
+            *s = Sticky::new(&available(), partitions, None);
         }
         let p = s.partition();
         if s.add(size, batch_size) {
-            *s = Sticky::new(available, partitions, Some(p));
+            *s = Sticky::new(&available(), partitions, Some(p));
         }
         p
     }
@@ -218,7 +234,7 @@ impl Accumulator {
         &mut self,
         tp: TopicPartition,
         record: BatchRecord,
-        delivery: Delivery,
+        delivery: Option<Delivery>,
         size: usize,
         permit: OwnedSemaphorePermit,
         batch_size: usize,
@@ -248,6 +264,7 @@ impl Accumulator {
         };
         batch.records.push(record);
         batch.deliveries.push(delivery);
+        self.appended_records += 1;
         batch.size += size;
         match &mut batch.permit {
             Some(p) => p.merge(permit),
@@ -319,7 +336,7 @@ mod tests {
             let (tx, rx) = oneshot::channel();
             rxs.push(rx);
             let permit = Arc::clone(&mem).try_acquire_many_owned(50).expect("memory");
-            acc.append(tp.clone(), rec(), tx, 50, permit, 200, now);
+            acc.append(tp.clone(), rec(), Some(tx), 50, permit, 200, now);
         }
         let ps = &acc.partitions[&tp];
         // 61 + 50 + 50 fits 200, a third record would not; the last batch

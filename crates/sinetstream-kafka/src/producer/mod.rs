@@ -335,12 +335,113 @@ impl Producer {
     /// metadata and for buffer space; the returned future resolves when the
     /// broker has acknowledged the record (or it failed).
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(record, Some(tx)).await?;
+        Ok(DeliveryFuture { rx })
+    }
+
+    /// Queues a record as [`send`](Producer::send) does, without a delivery
+    /// future: for callers that learn about failures from
+    /// [`flush`](Producer::flush), [`close`](Producer::close) or
+    /// [`failed_records`](Producer::failed_records) (a future per record
+    /// costs an allocation and a wake-up).
+    pub async fn send_untracked(&self, record: ProducerRecord) -> Result<()> {
+        self.enqueue(record, None).await
+    }
+
+    /// Records whose delivery failed since the producer started.
+    pub fn failed_records(&self) -> u64 {
+        self.handle.shared.lock().failed_records
+    }
+
+    /// One of the failures counted after `failed_records` was `since` (the
+    /// most recent one kept if those are gone), for reporting.
+    pub fn failure_since(&self, since: u64) -> Option<KafkaError> {
+        self.handle.shared.lock().first_failure_since(since)
+    }
+
+    /// Records queued or in flight: neither delivered nor failed yet.
+    pub fn pending_records(&self) -> u64 {
+        let acc = self.handle.shared.lock();
+        acc.appended_records
+            .saturating_sub(acc.delivered_records)
+            .saturating_sub(acc.failed_records)
+    }
+
+    /// Queues a record as [`send_untracked`](Producer::send_untracked) does
+    /// when that needs no waiting (the topic's metadata is at hand and the
+    /// buffer has room); otherwise gives the record back, for
+    /// `send_untracked`. Spares the caller a future when it can.
+    pub fn try_send_untracked(&self, record: ProducerRecord) -> Result<Option<ProducerRecord>> {
+        Ok(self.try_enqueue(record, None)?.map(|(r, _)| r))
+    }
+
+    async fn enqueue(
+        &self,
+        record: ProducerRecord,
+        delivery: Option<batch::Delivery>,
+    ) -> Result<()> {
+        let Some((record, delivery)) = self.try_enqueue(record, delivery)? else {
+            return Ok(());
+        };
+        // Waits (up to max_block) for the topic's metadata and buffer space.
+        let s = &self.handle.shared;
+        let cfg = &s.config;
+        let deadline = Instant::now() + cfg.max_block;
+        let size = self.admissible_size(&record)?;
+        let snap = match s.cluster.metadata().0 {
+            m if m.topic(&record.topic).is_some_and(|t| t.is_usable()) => m,
+            _ => s.cluster.wait_topic(&record.topic, deadline).await?,
+        };
+        let permits = u32::try_from(size).unwrap_or(u32::MAX);
+        let permit = match Arc::clone(&s.memory).try_acquire_many_owned(permits) {
+            Ok(p) => p,
+            Err(_) => {
+                tokio::time::timeout_at(deadline, Arc::clone(&s.memory).acquire_many_owned(permits))
+                    .await
+                    .map_err(|_| KafkaError::Timeout {
+                        what: format!(
+                            "buffer space: buffer_memory ({} bytes) stayed full for max_block",
+                            cfg.buffer_memory
+                        ),
+                        timeout: cfg.max_block,
+                    })?
+                    .map_err(|_| KafkaError::Closed("the producer is closed".into()))?
+            }
+        };
+        self.append(record, delivery, &snap, size, permit)
+    }
+
+    /// Queues `record` now if nothing needs waiting for; gives it back
+    /// otherwise.
+    #[allow(clippy::type_complexity)]
+    fn try_enqueue(
+        &self,
+        record: ProducerRecord,
+        delivery: Option<batch::Delivery>,
+    ) -> Result<Option<(ProducerRecord, Option<batch::Delivery>)>> {
+        let s = &self.handle.shared;
+        let size = self.admissible_size(&record)?;
+        let snap = s.cluster.metadata().0;
+        if !snap.topic(&record.topic).is_some_and(|t| t.is_usable()) {
+            return Ok(Some((record, delivery)));
+        }
+        let permits = u32::try_from(size).unwrap_or(u32::MAX);
+        let Ok(permit) = Arc::clone(&s.memory).try_acquire_many_owned(permits) else {
+            return Ok(Some((record, delivery)));
+        };
+        self.append(record, delivery, &snap, size, permit)?;
+        Ok(None)
+    }
+
+    /// The record's buffer size bound, if the producer is open and the
+    /// record can ever fit.
+    fn admissible_size(&self, record: &ProducerRecord) -> Result<usize> {
         let s = &self.handle.shared;
         if s.closed.load(Ordering::Relaxed) {
             return Err(KafkaError::Closed("the producer is closed".into()));
         }
         let cfg = &s.config;
-        let deadline = Instant::now() + cfg.max_block;
         let size = record_size_bound(record.key.as_ref(), record.value.as_ref(), &record.headers);
         let limit = cfg.max_request_size.min(cfg.buffer_memory);
         if size + BATCH_OVERHEAD > limit {
@@ -348,11 +449,20 @@ impl Producer {
                 "record of about {size} bytes exceeds max_request_size/buffer_memory ({limit} bytes)"
             )));
         }
+        Ok(size)
+    }
 
-        let snap = match s.cluster.metadata().0 {
-            m if m.topic(&record.topic).is_some_and(|t| t.is_usable()) => m,
-            _ => s.cluster.wait_topic(&record.topic, deadline).await?,
-        };
+    /// Picks the partition and appends to its open batch.
+    fn append(
+        &self,
+        record: ProducerRecord,
+        delivery: Option<batch::Delivery>,
+        snap: &crate::metadata::ClusterMetadata,
+        size: usize,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<()> {
+        let s = &self.handle.shared;
+        let cfg = &s.config;
         let Some(topic_meta) = snap.topic(&record.topic) else {
             return Err(KafkaError::InvalidArgument(format!(
                 "no metadata for topic {:?}",
@@ -373,25 +483,6 @@ impl Producer {
             (None, Some(k)) => Some(partitioner::partition_for_key(k, n)),
             (None, None) => None,
         };
-
-        let permits = u32::try_from(size).unwrap_or(u32::MAX);
-        let permit = match Arc::clone(&s.memory).try_acquire_many_owned(permits) {
-            Ok(p) => p,
-            Err(_) => {
-                tokio::time::timeout_at(deadline, Arc::clone(&s.memory).acquire_many_owned(permits))
-                    .await
-                    .map_err(|_| KafkaError::Timeout {
-                        what: format!(
-                            "buffer space: buffer_memory ({} bytes) stayed full for max_block",
-                            cfg.buffer_memory
-                        ),
-                        timeout: cfg.max_block,
-                    })?
-                    .map_err(|_| KafkaError::Closed("the producer is closed".into()))?
-            }
-        };
-
-        let (tx, rx) = oneshot::channel();
         let rec = BatchRecord {
             key: record.key,
             value: record.value,
@@ -407,22 +498,32 @@ impl Producer {
             let partition = match keyed {
                 Some(p) => p,
                 None => {
-                    let available: Vec<i32> = topic_meta
-                        .partitions
-                        .iter()
-                        .filter(|p| p.leader.is_some())
-                        .map(|p| p.id)
-                        .collect();
+                    let available = || {
+                        topic_meta
+                            .partitions
+                            .iter()
+                            .filter(|p| p.leader.is_some())
+                            .map(|p| p.id)
+                            .collect()
+                    };
                     acc.sticky_partition(&topic, &available, n, size, cfg.batch_size)
                 }
             };
             let tp = TopicPartition { topic, partition };
-            acc.append(tp, rec, tx, size, permit, cfg.batch_size, Instant::now())
+            acc.append(
+                tp,
+                rec,
+                delivery,
+                size,
+                permit,
+                cfg.batch_size,
+                Instant::now(),
+            )
         };
         if wake {
             s.wake.notify_one();
         }
-        Ok(DeliveryFuture { rx })
+        Ok(())
     }
 
     /// Sends everything queued now, without waiting for `linger`, and waits

@@ -524,8 +524,9 @@ impl Sender {
                     ps.acked_sequence = seq_add(seq, b.records.len());
                 }
             }
-            if let Err(e) = &result {
-                acc.record_failure(b.records.len(), e);
+            match &result {
+                Ok(_) => acc.delivered_records += b.records.len() as u64,
+                Err(e) => acc.record_failure(b.records.len(), e),
             }
         }
         match result {

@@ -64,13 +64,10 @@ mod reader;
 
 pub use reader::KafkaMeta;
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use sinetstream_kafka::{
-    Acks, DeliveryFuture, ErrorCode, KafkaError, Producer, ProducerRecord, TlsFailure,
-};
+use sinetstream_kafka::{Acks, ErrorCode, KafkaError, Producer, ProducerRecord, TlsFailure};
 
 use super::{Backend, OpenContext, OutgoingMessage, ReaderBackend, WriterBackend};
 use crate::config::Map;
@@ -187,11 +184,10 @@ impl Backend for KafkaBackend {
                 .map_err(|e| map_error(&service, &p.brokers, e))?;
             Ok(Box::new(KafkaWriter {
                 producer,
-                pending: VecDeque::new(),
+                failures_reported: 0,
                 service,
                 brokers: p.brokers,
                 close_timeout: p.close_timeout,
-                window: 1 << 16,
                 closed: false,
                 acks: match p_acks {
                     Acks::Zero => "0",
@@ -215,13 +211,13 @@ impl Backend for KafkaBackend {
 
 struct KafkaWriter {
     producer: Producer,
-    /// Deliveries not yet known to be done, oldest first.
-    pending: VecDeque<DeliveryFuture>,
+    /// The producer's failed-record count up to which failures were reported: records are
+    /// sent untracked (no future per record), so failures surface by this count, at the next
+    /// publish, flush or close.
+    failures_reported: u64,
     service: String,
     brokers: String,
     close_timeout: Option<Duration>,
-    /// Most deliveries kept before `publish` waits for the oldest.
-    window: usize,
     closed: bool,
     acks: &'static str,
     idempotence: bool,
@@ -235,67 +231,66 @@ impl KafkaWriter {
         map_error(&self.service, &self.brokers, e)
     }
 
-    /// Collects finished deliveries from the front, reporting the first failure.
-    fn reap(&mut self) -> Result<()> {
-        while let Some(d) = self.pending.front_mut() {
-            match futures::FutureExt::now_or_never(&mut *d) {
-                Some(r) => {
-                    self.pending.pop_front();
-                    if let Err(e) = r {
-                        return Err(self.err(e));
-                    }
-                }
-                None => break,
-            }
+    /// Reports deliveries that failed since the last report, once.
+    fn check_failures(&mut self) -> Result<()> {
+        let failed = self.producer.failed_records();
+        if failed <= self.failures_reported {
+            return Ok(());
         }
-        Ok(())
-    }
-
-    /// Waits for every pending delivery; the first failure wins.
-    async fn wait_all(&mut self) -> Result<()> {
-        let mut first = None;
-        while let Some(d) = self.pending.pop_front() {
-            if let Err(e) = d.await {
-                if first.is_none() {
-                    first = Some(self.err(e));
-                }
-            }
-        }
-        first.map_or(Ok(()), Err)
+        let since = std::mem::replace(&mut self.failures_reported, failed);
+        let first = self
+            .producer
+            .failure_since(since)
+            .unwrap_or_else(|| KafkaError::Closed("unknown failure".into()));
+        Err(self.err(KafkaError::DeliveryFailed {
+            failed: failed - since,
+            first: Box::new(first),
+        }))
     }
 
     async fn close_inner(&mut self) -> Result<()> {
+        // close() reports failures during the close; check_failures the ones before.
         let closed = self.producer.close().await;
-        let waited = self.wait_all().await;
-        waited?;
-        closed.map_err(|e| self.err(e))
+        let earlier = self.check_failures();
+        closed.map_err(|e| self.err(e))?;
+        earlier
     }
 }
 
 impl WriterBackend for KafkaWriter {
     fn publish(&mut self, msg: OutgoingMessage) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move {
-            self.reap()?;
-            if self.pending.len() >= self.window {
-                if let Some(d) = self.pending.pop_front() {
-                    d.await.map_err(|e| self.err(e))?;
-                }
+        if let Err(e) = self.check_failures() {
+            return Box::pin(std::future::ready(Err(e)));
+        }
+        let record = ProducerRecord::new(msg.topic, msg.payload)
+            .with_timestamp(msg.timestamp_us.div_euclid(1000));
+        // Most records go in without waiting: no send future is built for them (it is large,
+        // and building it per record showed in profiles).
+        match self.producer.try_send_untracked(record) {
+            Ok(None) => {
+                self.sent += 1;
+                Box::pin(std::future::ready(Ok(())))
             }
-            let record = ProducerRecord::new(msg.topic, msg.payload)
-                .with_timestamp(msg.timestamp_us.div_euclid(1000));
-            let d = self.producer.send(record).await.map_err(|e| self.err(e))?;
-            self.pending.push_back(d);
-            self.sent += 1;
-            Ok(())
-        })
+            Ok(Some(record)) => Box::pin(async move {
+                self.producer
+                    .send_untracked(record)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                self.sent += 1;
+                Ok(())
+            }),
+            Err(e) => Box::pin(std::future::ready(Err(self.err(e)))),
+        }
     }
 
     fn flush(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            // Sends what lingers now; the per-record results say what failed.
+            // Sends what lingers now and waits for every record; failures before the flush
+            // began are reported too.
             let flushed = self.producer.flush().await;
-            self.wait_all().await?;
-            flushed.map_err(|e| self.err(e))
+            let failures = self.check_failures();
+            flushed.map_err(|e| self.err(e))?;
+            failures
         })
     }
 
@@ -308,7 +303,7 @@ impl WriterBackend for KafkaWriter {
             match self.close_timeout {
                 None => self.close_inner().await,
                 Some(limit) => {
-                    let n = self.pending.len();
+                    let n = self.producer.pending_records();
                     match tokio::time::timeout(limit, self.close_inner()).await {
                         Ok(r) => r,
                         Err(_) => Err(Error::connection(format!(
@@ -325,7 +320,7 @@ impl WriterBackend for KafkaWriter {
         let mut m = Map::new();
         m.insert(
             "pending",
-            i64::try_from(self.pending.len()).unwrap_or(i64::MAX),
+            i64::try_from(self.producer.pending_records()).unwrap_or(i64::MAX),
         );
         m.insert("records_sent", i64::try_from(self.sent).unwrap_or(i64::MAX));
         m.insert("acks", self.acks);
