@@ -41,7 +41,7 @@ async fn roundtrip(listener: Listener) {
         let m = d
             .await
             .unwrap_or_else(|e| panic!("{listener:?}: delivery: {e}"));
-        assert_eq!(m.topic, topic);
+        assert_eq!(&*m.topic, topic.as_str());
         assert_eq!(m.partition, 0);
         offsets.push(m.offset);
     }

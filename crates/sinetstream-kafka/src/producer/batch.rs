@@ -7,6 +7,7 @@
 //! the front in sequence order, so a partition's records keep their order.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -99,7 +100,7 @@ impl Batch {
                 r.timestamp
             };
             let _ = d.send(Ok(RecordMetadata {
-                topic: self.tp.topic.to_string(),
+                topic: Arc::clone(&self.tp.topic),
                 partition: self.tp.partition,
                 offset,
                 timestamp,
@@ -155,11 +156,67 @@ impl PartitionState {
 }
 
 /// See the module docs.
+/// The accumulator's maps are looked up several times per record with keys
+/// the application chose (topic names), never a peer: a simple
+/// multiply-rotate hash (FxHash's) costs a fraction of SipHash there.
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// FxHash (as in rustc): not DoS-resistant, which these keys do not need.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Accumulator {
-    pub(crate) partitions: HashMap<TopicPartition, PartitionState>,
-    sticky: HashMap<Arc<str>, Sticky>,
-    topics: HashMap<String, Arc<str>>,
+    pub(crate) partitions: FastMap<TopicPartition, PartitionState>,
+    sticky: FastMap<Arc<str>, Sticky>,
+    topics: FastMap<String, Arc<str>>,
     next_batch_id: u64,
     /// Ids of batches not yet completed.
     pub(crate) incomplete: BTreeSet<u64>,
@@ -238,7 +295,7 @@ impl Accumulator {
         size: usize,
         permit: OwnedSemaphorePermit,
         batch_size: usize,
-        now: Instant,
+        now: impl FnOnce() -> Instant,
     ) -> bool {
         let mut wake = false;
         let ps = self.partitions.entry(tp.clone()).or_default();
@@ -259,7 +316,7 @@ impl Accumulator {
                 self.next_batch_id += 1;
                 self.incomplete.insert(id);
                 wake = true;
-                ps.open.insert(Batch::new(id, tp, now))
+                ps.open.insert(Batch::new(id, tp, now()))
             }
         };
         batch.records.push(record);
@@ -336,7 +393,7 @@ mod tests {
             let (tx, rx) = oneshot::channel();
             rxs.push(rx);
             let permit = Arc::clone(&mem).try_acquire_many_owned(50).expect("memory");
-            acc.append(tp.clone(), rec(), Some(tx), 50, permit, 200, now);
+            acc.append(tp.clone(), rec(), Some(tx), 50, permit, 200, || now);
         }
         let ps = &acc.partitions[&tp];
         // 61 + 50 + 50 fits 200, a third record would not; the last batch

@@ -213,8 +213,8 @@ impl ProducerRecord {
 /// Where a record was stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
-    /// Topic.
-    pub topic: String,
+    /// Topic (shared by every record of the producer's batches to it).
+    pub topic: Arc<str>,
     /// Partition.
     pub partition: i32,
     /// Offset; -1 when unknown (acks=0, or a duplicate whose original
@@ -517,7 +517,7 @@ impl Producer {
                 size,
                 permit,
                 cfg.batch_size,
-                Instant::now(),
+                Instant::now,
             )
         };
         if wake {
