@@ -297,16 +297,23 @@ impl<T> MqttState<T> {
     ) {
         self.connected = true;
         self.awaiting_pingresp = false;
+        // A re-subscription of an earlier resume that was never answered: the broker may not
+        // have made it, even if it kept the session it created then. It is replaced by a new
+        // one for every subscription (subscribing again to a filter is harmless).
+        let unanswered = self.requests.len();
+        self.requests
+            .retain(|_, r| !matches!(r, Request::Subscribe(_, None)));
+        let resubscribe_pending = self.requests.len() != unanswered;
         if !session_present {
             self.incoming_qos2.clear();
             self.completed_qos2.clear();
             self.completed_order.clear();
-            if !self.subscriptions.is_empty() {
-                if let Some(id) = self.alloc_id() {
-                    let s = Subscribe::new(id, self.subscriptions.clone());
-                    out.push(Packet::Subscribe(s.clone()));
-                    self.requests.insert(id.get(), Request::Subscribe(s, None));
-                }
+        }
+        if (!session_present || resubscribe_pending) && !self.subscriptions.is_empty() {
+            if let Some(id) = self.alloc_id() {
+                let s = Subscribe::new(id, self.subscriptions.clone());
+                out.push(Packet::Subscribe(s.clone()));
+                self.requests.insert(id.get(), Request::Subscribe(s, None));
             }
         }
         let mut ids: Vec<(u64, u16)> = self.inflight.iter().map(|(id, f)| (f.seq, *id)).collect();
@@ -338,7 +345,7 @@ impl<T> MqttState<T> {
         reqs.sort_unstable();
         for id in reqs {
             match self.requests.get(&id) {
-                // Re-subscriptions (no token) are not resent; a new session's went out above.
+                // The re-subscription (no token) went out above.
                 Some(Request::Subscribe(_, None)) | None => {}
                 Some(request) => out.push(request.packet()),
             }
@@ -720,6 +727,61 @@ mod tests {
         assert!(matches!(&out[1], Packet::Publish(p) if !p.dup && p.qos.qos() == QoS::AtLeastOnce));
         assert_eq!(out.len(), 2);
         assert_eq!(published(&ev), [5]);
+    }
+
+    #[test]
+    fn unanswered_resubscription_is_sent_again_even_to_a_kept_session() {
+        let mut s = connected(10);
+        let (mut out, mut ev) = (vec![], vec![]);
+        s.subscribe(
+            vec![SubscribeFilter::new("a/#", QoS::AtLeastOnce)],
+            1,
+            &mut out,
+        )
+        .expect("ok");
+        s.handle(
+            Packet::SubAck(SubAck::new(
+                id(1),
+                vec![SubscribeReturnCode::Success(QoS::AtLeastOnce)],
+            )),
+            &mut out,
+            &mut ev,
+        )
+        .expect("ok");
+        // A new session: the subscription is made again...
+        s.connection_lost();
+        out.clear();
+        s.resume(false, &mut out, &mut ev);
+        assert!(matches!(&out[..], [Packet::Subscribe(sub)] if sub.filters[0].filter == "a/#"));
+        // ...but the connection drops before the SUBACK; the broker kept the session it
+        // created at that CONNECT, perhaps without the subscription.
+        s.connection_lost();
+        out.clear();
+        s.resume(true, &mut out, &mut ev);
+        assert!(matches!(&out[..], [Packet::Subscribe(sub)] if sub.filters[0].filter == "a/#"));
+        assert_eq!(
+            s.requests.len(),
+            1,
+            "the unanswered one is replaced, not kept"
+        );
+        // Answered now: a kept session needs nothing more.
+        let Packet::Subscribe(sub) = &out[0] else {
+            unreachable!("checked above")
+        };
+        let pid = sub.packet_id;
+        s.handle(
+            Packet::SubAck(SubAck::new(
+                pid,
+                vec![SubscribeReturnCode::Success(QoS::AtLeastOnce)],
+            )),
+            &mut out,
+            &mut ev,
+        )
+        .expect("ok");
+        s.connection_lost();
+        out.clear();
+        s.resume(true, &mut out, &mut ev);
+        assert!(out.is_empty(), "{out:?}");
     }
 
     #[test]
