@@ -338,6 +338,8 @@ pub struct Consumer {
     subscription: BTreeSet<String>,
     parts: BTreeMap<TopicPartition, PartState>,
     buffer: VecDeque<ConsumerRecord>,
+    /// The partition key `take_buffered` looks records up with.
+    scratch_tp: TopicPartition,
     fetches: JoinSet<FetchOutcome>,
     /// Brokers with a Fetch in flight, by task id (to clean up after a
     /// task that was aborted or panicked).
@@ -404,6 +406,7 @@ impl Consumer {
             subscription: BTreeSet::new(),
             parts: BTreeMap::new(),
             buffer: VecDeque::new(),
+            scratch_tp: TopicPartition::new(String::new(), 0),
             fetches: JoinSet::new(),
             in_flight: HashMap::new(),
             busy_brokers: HashSet::new(),
@@ -661,8 +664,11 @@ impl Consumer {
 
     fn take_buffered(&mut self) -> Option<ConsumerRecord> {
         let r = self.buffer.pop_front()?;
-        let tp = TopicPartition::new(r.topic.clone(), r.partition);
-        if let Some(st) = self.parts.get_mut(&tp) {
+        // A reused key: building one per record cost an allocation.
+        self.scratch_tp.topic.clear();
+        self.scratch_tp.topic.push_str(&r.topic);
+        self.scratch_tp.partition = r.partition;
+        if let Some(st) = self.parts.get_mut(&self.scratch_tp) {
             st.buffered = st.buffered.saturating_sub(1);
             st.delivered = Some(r.offset + 1);
         }
