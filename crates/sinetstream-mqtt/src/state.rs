@@ -696,8 +696,8 @@ mod tests {
         assert!(matches!(&out[3], Packet::Publish(p) if p.qos == PublishQos::AtMostOnce));
     }
 
-    #[test]
-    fn resume_without_session_resubscribes_and_completes_released_qos2() {
+    /// Connected, with "a/#" subscribed (packet id 1) and acknowledged.
+    fn subscribed_to_a() -> MqttState<u32> {
         let mut s = connected(10);
         let (mut out, mut ev) = (vec![], vec![]);
         s.subscribe(
@@ -715,6 +715,13 @@ mod tests {
             &mut ev,
         )
         .expect("ok");
+        s
+    }
+
+    #[test]
+    fn resume_without_session_resubscribes_and_completes_released_qos2() {
+        let mut s = subscribed_to_a();
+        let (mut out, mut ev) = (vec![], vec![]);
         s.publish(msg(QoS::ExactlyOnce), 5, &mut out, &mut ev);
         s.handle(Packet::PubRec(PubRec::new(id(2))), &mut out, &mut ev)
             .expect("ok");
@@ -731,23 +738,8 @@ mod tests {
 
     #[test]
     fn unanswered_resubscription_is_sent_again_even_to_a_kept_session() {
-        let mut s = connected(10);
+        let mut s = subscribed_to_a();
         let (mut out, mut ev) = (vec![], vec![]);
-        s.subscribe(
-            vec![SubscribeFilter::new("a/#", QoS::AtLeastOnce)],
-            1,
-            &mut out,
-        )
-        .expect("ok");
-        s.handle(
-            Packet::SubAck(SubAck::new(
-                id(1),
-                vec![SubscribeReturnCode::Success(QoS::AtLeastOnce)],
-            )),
-            &mut out,
-            &mut ev,
-        )
-        .expect("ok");
         // A new session: the subscription is made again...
         s.connection_lost();
         out.clear();
