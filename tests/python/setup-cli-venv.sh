@@ -65,18 +65,9 @@ if [ -z "$python" ]; then
 fi
 
 mkdir -p "$target"
-# A lock so that concurrent runs do not build the venv twice.
-lock=$target/python-cli-venv.lock
-i=0
-while ! mkdir "$lock" 2>/dev/null; do
-    i=$((i + 1))
-    if [ $i -gt 600 ]; then
-        echo "setup-cli-venv.sh: $lock held for 10 minutes; remove it if no other setup runs" >&2
-        exit 1
-    fi
-    sleep 1
-done
-trap 'rmdir "$lock"' EXIT INT TERM
+# shellcheck source=lock.sh
+. "$here/lock.sh"
+take_lock "$target/python-cli-venv.lock" setup-cli-venv.sh
 
 if ready; then
     echo "$bin"

@@ -25,18 +25,9 @@ if ! command -v "$python" >/dev/null 2>&1; then
 fi
 
 mkdir -p "$target"
-# A lock so that concurrent test runs do not build the venv twice.
-lock=$target/python-venv.lock
-i=0
-while ! mkdir "$lock" 2>/dev/null; do
-    i=$((i + 1))
-    if [ $i -gt 600 ]; then
-        echo "setup-venv.sh: $lock held for 10 minutes; remove it if no other setup runs" >&2
-        exit 1
-    fi
-    sleep 1
-done
-trap 'rmdir "$lock"' EXIT INT TERM
+# shellcheck source=lock.sh
+. "$here/lock.sh"
+take_lock "$target/python-venv.lock" setup-venv.sh
 
 if [ -x "$py" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$requirements" ]; then
     echo "$py"
