@@ -128,7 +128,7 @@ fn yaml_inline(v: &Value, secret: bool) -> Option<String> {
 /// Writes `map` as indented YAML, masking the values of secret keys (and everything under them).
 pub(crate) fn yaml_map(out: &mut String, map: &Map, indent: usize, secret: bool) {
     for (k, v) in map.iter() {
-        let secret = secret || is_secret_key(k);
+        let secret = secret || is_secret_key(k) || map.is_decrypted(k);
         let pad = " ".repeat(indent);
         let key = yaml_str(k);
         match yaml_inline(v, secret) {
@@ -196,7 +196,7 @@ pub(crate) fn json_map(map: &Map, secret: bool) -> String {
     let parts: Vec<String> = map
         .iter()
         .map(|(k, v)| {
-            let secret = secret || is_secret_key(k);
+            let secret = secret || is_secret_key(k) || map.is_decrypted(k);
             format!("{}:{}", json_str(k), json_value(v, secret))
         })
         .collect();

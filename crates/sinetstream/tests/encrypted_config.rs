@@ -280,9 +280,16 @@ mod with_rsa {
                 assert_eq!(params.str("k16"), Some("k16"));
                 assert_eq!(params.str("k24"), Some("k24"));
             }
-            // Debug output masks the password.
+            // Debug output masks the password, and every other decrypted value whatever its
+            // key's name (an encrypted user name is a secret too).
             let dbg = format!("{:?}", w.config());
-            assert!(!dbg.contains(PASSWORD), "{dbg}");
+            for secret in [PASSWORD, USERNAME, LISTED, DEEP] {
+                assert!(!dbg.contains(secret), "{secret} in {dbg}");
+            }
+            assert!(
+                dbg.contains("encrypted-config-ns"),
+                "plain values stay: {dbg}"
+            );
         }
 
         // v3: in type_spec, and a constructor argument that is an encrypted value.

@@ -208,10 +208,28 @@ impl<'s> Decryptor<'s> {
         if !map.iter().any(|(_, v)| contains_encrypted(v)) {
             return Ok(());
         }
+        self.decrypt_entries(map, None)
+    }
+
+    /// Decrypts the values of `map` (whose path is `path`, `None` at the top), marking the keys
+    /// whose values held encrypted ones so that `Debug` masks them.
+    fn decrypt_entries(&mut self, map: &mut Map, path: Option<&str>) -> Result<()> {
         let keys: Vec<String> = map.keys().map(str::to_owned).collect();
         for k in keys {
-            if let Some(v) = map.get_mut(&k) {
-                self.decrypt_value(&k, v)?;
+            let Some(v) = map.get_mut(&k) else {
+                continue;
+            };
+            if !contains_encrypted(v) {
+                continue;
+            }
+            let here = match path {
+                Some(p) => format!("{p}.{k}"),
+                None => k.clone(),
+            };
+            self.decrypt_value(&here, v)?;
+            // A map's own entries carry the marks; a list is masked as a whole.
+            if !matches!(v, Value::Map(_)) {
+                map.mark_decrypted(&k);
             }
         }
         Ok(())
@@ -231,18 +249,7 @@ impl<'s> Decryptor<'s> {
                 }
                 Ok(())
             }
-            Value::Map(m) => {
-                if !m.iter().any(|(_, v)| contains_encrypted(v)) {
-                    return Ok(());
-                }
-                let keys: Vec<String> = m.keys().map(str::to_owned).collect();
-                for k in keys {
-                    if let Some(item) = m.get_mut(&k) {
-                        self.decrypt_value(&format!("{path}.{k}"), item)?;
-                    }
-                }
-                Ok(())
-            }
+            Value::Map(m) => self.decrypt_entries(m, Some(path)),
             _ => Ok(()),
         }
     }

@@ -165,9 +165,19 @@ impl<T: Into<Value>> From<Vec<T>> for Value {
 ///
 /// Config maps are small (tens of keys), so a vector beats a hash map here and keeps file order
 /// for `config show`.
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct Map {
     entries: Vec<(String, Value)>,
+    /// Keys whose values were decrypted from `!sinetstream/encrypted`: secrets whatever their
+    /// name (an encrypted user name or host), masked by `Debug` like the secret-named keys.
+    decrypted: Vec<String>,
+}
+
+impl PartialEq for Map {
+    // Equal contents are equal maps; where values came from is not part of them.
+    fn eq(&self, other: &Map) -> bool {
+        self.entries == other.entries
+    }
 }
 
 impl Map {
@@ -207,6 +217,19 @@ impl Map {
         }
     }
 
+    /// Marks `key`'s value as decrypted from `!sinetstream/encrypted` (see [`Map::is_decrypted`]).
+    pub fn mark_decrypted(&mut self, key: &str) {
+        if !self.is_decrypted(key) {
+            self.decrypted.push(key.to_owned());
+        }
+    }
+
+    /// Whether `key`'s value was decrypted from `!sinetstream/encrypted` (or contains such a
+    /// value, for a list): it is then treated as a secret, as [`is_secret_key`] names are.
+    pub fn is_decrypted(&self, key: &str) -> bool {
+        self.decrypted.iter().any(|k| k == key)
+    }
+
     /// Removes `key` and returns its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         let pos = self.entries.iter().position(|(k, _)| k == key)?;
@@ -242,6 +265,9 @@ impl Map {
                     self.entries.push((k.to_owned(), v.clone()));
                 }
             }
+            if other.is_decrypted(k) {
+                self.mark_decrypted(k);
+            }
         }
     }
 }
@@ -251,7 +277,9 @@ impl fmt::Debug for Map {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut m = f.debug_map();
         for (k, v) in self.iter() {
-            if is_secret_key(k) && !matches!(v, Value::Map(_) | Value::Null) {
+            if (is_secret_key(k) || self.is_decrypted(k))
+                && !matches!(v, Value::Map(_) | Value::Null)
+            {
                 m.entry(&k, &format_args!("\"***\""));
             } else {
                 m.entry(&k, v);
