@@ -255,6 +255,7 @@ async fn untracked_sends_report_failures_through_counts_and_flush() {
     }
     assert_eq!(p.failed_records(), 1);
     assert_eq!(p.pending_records(), 0);
-    assert!(p.failure_since(0).is_some());
+    assert!(p.failures_since(0).1.is_err());
+    assert!(p.failures_since(1).1.is_ok());
     p.close().await.expect("close");
 }

@@ -359,6 +359,22 @@ impl Accumulator {
             .map(|(_, e)| e.clone())
     }
 
+    /// [`KafkaError::DeliveryFailed`] (how many, the first error) when
+    /// records failed after the failure count was `before`.
+    pub(crate) fn failures_since(&self, before: u64) -> Result<(), KafkaError> {
+        let failed = self.failed_records.saturating_sub(before);
+        if failed == 0 {
+            return Ok(());
+        }
+        let first = self
+            .first_failure_since(before)
+            .unwrap_or_else(|| KafkaError::Closed("unknown failure".into()));
+        Err(KafkaError::DeliveryFailed {
+            failed,
+            first: Box::new(first),
+        })
+    }
+
     /// Whether nothing is queued or in flight.
     pub(crate) fn is_empty(&self) -> bool {
         self.incomplete.is_empty()

@@ -354,10 +354,12 @@ impl Producer {
         self.handle.shared.lock().failed_records
     }
 
-    /// One of the failures counted after `failed_records` was `since` (the
-    /// most recent one kept if those are gone), for reporting.
-    pub fn failure_since(&self, since: u64) -> Option<KafkaError> {
-        self.handle.shared.lock().first_failure_since(since)
+    /// The failures since [`failed_records`](Producer::failed_records) was
+    /// `since`: the count now, and [`KafkaError::DeliveryFailed`] (how many,
+    /// the first error) if there were any.
+    pub fn failures_since(&self, since: u64) -> (u64, Result<()>) {
+        let acc = self.handle.shared.lock();
+        (acc.failed_records, acc.failures_since(since))
     }
 
     /// Records queued or in flight: neither delivered nor failed yet.
@@ -546,17 +548,7 @@ impl Producer {
             {
                 let acc = s.lock();
                 if acc.incomplete.first().is_none_or(|id| *id >= target) {
-                    let failed = acc.failed_records - failed_before;
-                    if failed == 0 {
-                        return Ok(());
-                    }
-                    let first = acc
-                        .first_failure_since(failed_before)
-                        .unwrap_or_else(|| KafkaError::Closed("unknown failure".into()));
-                    return Err(KafkaError::DeliveryFailed {
-                        failed,
-                        first: Box::new(first),
-                    });
+                    return acc.failures_since(failed_before);
                 }
             }
             progressed.await;
@@ -583,18 +575,7 @@ impl Producer {
         }
         s.cluster
             .poison_all(|_| KafkaError::Closed("producer closed".into()));
-        let acc = s.lock();
-        let failed = acc.failed_records - failed_before;
-        if failed > 0 {
-            let first = acc
-                .first_failure_since(failed_before)
-                .unwrap_or_else(|| KafkaError::Closed("unknown failure".into()));
-            return Err(KafkaError::DeliveryFailed {
-                failed,
-                first: Box::new(first),
-            });
-        }
-        Ok(())
+        s.lock().failures_since(failed_before)
     }
 
     /// The cluster metadata this producer works from.

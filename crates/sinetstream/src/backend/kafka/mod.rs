@@ -233,19 +233,9 @@ impl KafkaWriter {
 
     /// Reports deliveries that failed since the last report, once.
     fn check_failures(&mut self) -> Result<()> {
-        let failed = self.producer.failed_records();
-        if failed <= self.failures_reported {
-            return Ok(());
-        }
-        let since = std::mem::replace(&mut self.failures_reported, failed);
-        let first = self
-            .producer
-            .failure_since(since)
-            .unwrap_or_else(|| KafkaError::Closed("unknown failure".into()));
-        Err(self.err(KafkaError::DeliveryFailed {
-            failed: failed - since,
-            first: Box::new(first),
-        }))
+        let (now, failures) = self.producer.failures_since(self.failures_reported);
+        self.failures_reported = now;
+        failures.map_err(|e| self.err(e))
     }
 
     async fn close_inner(&mut self) -> Result<()> {
