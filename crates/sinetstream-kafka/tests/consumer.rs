@@ -310,6 +310,28 @@ async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -
     started.elapsed()
 }
 
+/// Produces 40 more records (`prefix`0..40, over 4 partitions) and waits
+/// until the members together have seen `total` distinct values.
+async fn produce_and_see(topic: &str, prefix: &str, log: &Log, total: usize) {
+    produce(
+        Listener::Plaintext.config(),
+        topic,
+        Some(4),
+        Compression::None,
+        &values(prefix, 0..40),
+    )
+    .await;
+    wait_for(&format!("{total} records"), Duration::from_secs(60), || {
+        let l = log.lock().expect("lock");
+        l.iter()
+            .map(|(_, r)| value(r))
+            .collect::<BTreeSet<_>>()
+            .len()
+            == total
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_members_split_and_one_takes_over() {
     let topic = unique_topic("consume-split");
@@ -353,23 +375,7 @@ async fn two_members_split_and_one_takes_over() {
         let all: BTreeSet<&TopicPartition> = a.values().flatten().collect();
         assert_eq!(all.len(), 4, "disjoint assignment: {a:?}");
     }
-    produce(
-        Listener::Plaintext.config(),
-        &topic,
-        Some(4),
-        Compression::None,
-        &values("b", 0..40),
-    )
-    .await;
-    wait_for("80 records", Duration::from_secs(60), || {
-        let l = log.lock().expect("lock");
-        l.iter()
-            .map(|(_, r)| value(r))
-            .collect::<BTreeSet<_>>()
-            .len()
-            == 80
-    })
-    .await;
+    produce_and_see(&topic, "b", &log, 80).await;
 
     // b leaves (closing commits what it took); a must take everything
     // within the session timeout.
@@ -389,23 +395,7 @@ async fn two_members_split_and_one_takes_over() {
         "takeover after {:?} ({takeover:?} after close)",
         left.elapsed()
     );
-    produce(
-        Listener::Plaintext.config(),
-        &topic,
-        Some(4),
-        Compression::None,
-        &values("c", 0..40),
-    )
-    .await;
-    wait_for("120 records", Duration::from_secs(60), || {
-        let l = log.lock().expect("lock");
-        l.iter()
-            .map(|(_, r)| value(r))
-            .collect::<BTreeSet<_>>()
-            .len()
-            == 120
-    })
-    .await;
+    produce_and_see(&topic, "c", &log, 120).await;
     stop_a.send_replace(true);
     let ca = a.await.expect("a task");
     ca.close().await.expect("close a");
