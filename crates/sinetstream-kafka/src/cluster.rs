@@ -292,6 +292,15 @@ impl Cluster {
         })
     }
 
+    /// The live connection to broker `id`, if one is open and nobody is
+    /// (re)connecting it right now: the synchronous fast path of
+    /// [`Cluster::broker`].
+    pub(crate) fn connected(&self, id: i32) -> Option<Arc<Messenger>> {
+        let slot = Arc::clone(lock(&self.brokers).get(&id)?);
+        let slot = slot.try_lock().ok()?;
+        slot.conn.as_ref().filter(|c| !c.is_poisoned()).cloned()
+    }
+
     /// The connection to broker `id`, opening it if needed. One connection
     /// per broker: concurrent callers wait for the same connect.
     pub(crate) async fn broker(&self, id: i32) -> Result<Arc<Messenger>> {

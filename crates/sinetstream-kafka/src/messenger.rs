@@ -89,13 +89,13 @@ impl Shared {
 }
 
 /// Removes a waiter whose request future was dropped before its response.
-struct Registration<'a> {
-    shared: &'a Shared,
+struct Registration {
+    shared: Arc<Shared>,
     correlation_id: i32,
     armed: bool,
 }
 
-impl Drop for Registration<'_> {
+impl Drop for Registration {
     fn drop(&mut self) {
         if self.armed {
             if let State::Active(map) = &mut *self.shared.lock() {
@@ -383,7 +383,7 @@ impl Messenger {
             State::Poisoned(e) => return Err(e.clone()),
         }
         let mut registration = Registration {
-            shared: &self.shared,
+            shared: Arc::clone(&self.shared),
             correlation_id,
             armed: true,
         };
@@ -401,6 +401,64 @@ impl Messenger {
         registration.armed = false;
         drop(registration);
         res
+    }
+
+    /// Queues `req` now, without waiting, and returns the future of its
+    /// response, which owns everything it needs.
+    ///
+    /// For requests sent ahead of need from synchronous code (the consumer
+    /// fetches while the application still works through buffered records):
+    /// the frame is on its way before the future is first polled, and the
+    /// response reaches its awaiter straight from the reader task, with no
+    /// task in between. Should the write queue be full, the future queues the
+    /// frame when first polled. Not for requests whose order on the wire
+    /// matters against concurrent ones (that is what [`Messenger::request`]
+    /// keeps).
+    pub(crate) fn start<A: Api>(
+        self: &Arc<Self>,
+        req: &A,
+    ) -> Result<impl Future<Output = Result<A::Response>> + Send + 'static + use<A>>
+    where
+        A::Response: Send + 'static,
+    {
+        let version = self.version_for(A::KEY)?;
+        let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed);
+        let frame = self.encode(req, version, correlation_id)?;
+        let (tx, rx) = oneshot::channel();
+        match &mut *self.shared.lock() {
+            State::Active(map) => {
+                map.insert(correlation_id, tx);
+            }
+            State::Poisoned(e) => return Err(e.clone()),
+        }
+        // Armed from here: a future dropped unpolled unregisters too.
+        let mut registration = Registration {
+            shared: Arc::clone(&self.shared),
+            correlation_id,
+            armed: true,
+        };
+        let job = WriteJob {
+            frame,
+            written: None,
+        };
+        let unsent = match self.frames.try_send(job) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(job)) => Some(job),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.dead_error()),
+        };
+        let this = Arc::clone(self);
+        Ok(async move {
+            let work = async {
+                if let Some(job) = unsent {
+                    this.frames.send(job).await.map_err(|_| this.dead_error())?;
+                }
+                rx.await.map_err(|_| this.dead_error())?
+            };
+            let res = this.with_timeout(A::KEY, this.request_timeout, work).await;
+            registration.armed = false;
+            drop(registration);
+            decode_response::<A>(res?, version, this.addr())
+        })
     }
 
     async fn with_timeout<T>(

@@ -17,7 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::task::{JoinHandle, JoinSet};
+use futures::StreamExt as _;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use kafka_protocol::messages::FetchResponse;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use assignor::Assignor;
@@ -303,7 +307,7 @@ struct FetchOutcome {
     metadata_generation: u64,
     /// Partition → (fetch offset, epoch) as sent.
     sent: HashMap<TopicPartition, (i64, u64)>,
-    result: Result<kafka_protocol::messages::FetchResponse>,
+    result: Result<FetchResponse>,
 }
 
 /// A Kafka consumer. See the module docs of `consumer`.
@@ -340,10 +344,12 @@ pub struct Consumer {
     buffer: VecDeque<ConsumerRecord>,
     /// The partition key `take_buffered` looks records up with.
     scratch_tp: TopicPartition,
-    fetches: JoinSet<FetchOutcome>,
-    /// Brokers with a Fetch in flight, by task id (to clean up after a
-    /// task that was aborted or panicked).
-    in_flight: HashMap<tokio::task::Id, i32>,
+    /// The Fetches in flight, polled by `recv` itself: on an open
+    /// connection the request is queued when sent, and its response comes
+    /// straight from the connection's reader, with no task in between (one
+    /// cross-thread wake-up less per fetch, which end-to-end latency shows).
+    fetches: FuturesUnordered<BoxFuture<'static, FetchOutcome>>,
+    /// Brokers with a Fetch in flight.
     busy_brokers: HashSet<i32>,
     /// Consecutive passes that found a partition without a known leader: the metadata refresh
     /// they trigger is retried quickly at first (a fresh `assign` has no leaders yet), then
@@ -407,8 +413,7 @@ impl Consumer {
             parts: BTreeMap::new(),
             buffer: VecDeque::new(),
             scratch_tp: TopicPartition::new(String::new(), 0),
-            fetches: JoinSet::new(),
-            in_flight: HashMap::new(),
+            fetches: FuturesUnordered::new(),
             busy_brokers: HashSet::new(),
             leaderless_passes: 0,
             committed: HashMap::new(),
@@ -515,9 +520,7 @@ impl Consumer {
     fn drop_fetches(&mut self) {
         // In-flight responses would be for positions that may no longer
         // hold; the broker-side fetches just finish unseen.
-        self.fetches.abort_all();
-        self.fetches.detach_all();
-        self.in_flight.clear();
+        self.fetches = FuturesUnordered::new();
         self.busy_brokers.clear();
     }
 
@@ -599,19 +602,9 @@ impl Consumer {
                 }
             };
             tokio::select! {
-                Some(done) = self.fetches.join_next_with_id(), if !self.fetches.is_empty() => {
-                    match done {
-                        Ok((id, outcome)) => {
-                            self.in_flight.remove(&id);
-                            self.busy_brokers.remove(&outcome.broker);
-                            self.handle_fetch(outcome)?;
-                        }
-                        Err(e) => {
-                            if let Some(b) = self.in_flight.remove(&e.id()) {
-                                self.busy_brokers.remove(&b);
-                            }
-                        }
-                    }
+                Some(outcome) = self.fetches.next(), if !self.fetches.is_empty() => {
+                    self.busy_brokers.remove(&outcome.broker);
+                    self.handle_fetch(outcome)?;
                 }
                 _ = rejoin => {}
                 _ = tokio::time::sleep(wait) => {}
@@ -642,10 +635,7 @@ impl Consumer {
             return Ok(None);
         }
         let r = self.take_buffered();
-        if self.fetches.is_empty()
-            && self.buffer.len() < self.config.max_poll_records
-            && tokio::runtime::Handle::try_current().is_ok()
-        {
+        if self.fetches.is_empty() && self.buffer.len() < self.config.max_poll_records {
             // Fetch ahead while the application works through the rest, so
             // that the next data is on its way before the buffer runs dry
             // (otherwise every fetch costs a full round trip of idle time).
@@ -872,20 +862,24 @@ impl Consumer {
                     (tp, (off, epoch))
                 })
                 .collect();
-            let cluster = Arc::clone(&self.cluster);
-            let handle = self.fetches.spawn(async move {
-                let result = match cluster.broker(broker).await {
-                    Ok(c) => c.request(&req).await,
-                    Err(e) => Err(e),
+            let response: BoxFuture<'static, Result<FetchResponse>> =
+                match self.cluster.connected(broker).map(|c| c.start(&req)) {
+                    Some(Ok(pending)) => Box::pin(pending),
+                    Some(Err(e)) => Box::pin(std::future::ready(Err(e))),
+                    // Not connected yet: connects when `recv` polls it.
+                    None => {
+                        let cluster = Arc::clone(&self.cluster);
+                        Box::pin(async move { cluster.broker(broker).await?.request(&req).await })
+                    }
                 };
+            self.fetches.push(Box::pin(async move {
                 FetchOutcome {
                     broker,
                     metadata_generation: generation,
                     sent,
-                    result,
+                    result: response.await,
                 }
-            });
-            self.in_flight.insert(handle.id(), broker);
+            }));
             self.busy_brokers.insert(broker);
         }
         wait
