@@ -6,7 +6,8 @@
 //! `cargo bench -p sinetstream-benches --bench kafka_consumer`. Environment: `BENCH_N` records
 //! per topic for 100-byte records (default 500,000; 1 KB topics hold a fifth as many),
 //! `BENCH_ROUNDS` (default 2; the best round is reported), `BENCH_RATE` records/s of the
-//! latency runs (default 5,000) and `BENCH_SECS` their length (default 5);
+//! latency runs (default 5,000), `BENCH_SECS` their length (default 5) and `BENCH_LAT_ROUNDS`
+//! how many times each client's latency run is repeated, alternating clients (default 3);
 //! `BENCH_RETRY_BACKOFF_MS` and `BENCH_MAX_POLL_RECORDS` override our consumer's
 //! `retry_backoff` and `max_poll_records` (diagnostics; the defaults are the library's).
 //! With `BENCH_JSON=FILE` each figure is also appended to FILE as one JSON line (see
@@ -28,7 +29,8 @@
 //! Latency: one producer (ours, linger 0, acks=1) writes 100-byte records at a fixed rate, the
 //! send time (µs since the epoch, big-endian) in their first 8 bytes; a consumer (ours, then
 //! librdkafka, one at a time, each on its own new topic and confirmed live by a warm-up record
-//! first) computes now − send time for each.
+//! first) computes now − send time for each. The clients take turns, round after round, and
+//! each one's latencies are pooled over its rounds.
 
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -562,6 +564,7 @@ fn main() {
     let rounds = env_usize("BENCH_ROUNDS", 2).max(1);
     let rate = env_usize("BENCH_RATE", 5_000).max(1);
     let secs = env_usize("BENCH_SECS", 5).max(1);
+    let lat_rounds = env_usize("BENCH_LAT_ROUNDS", 3).max(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -608,14 +611,34 @@ fn main() {
         Producer::connect(cfg).await.expect("connect")
     });
     let total = rate * secs;
-    let lat_ours = latency_run(
-        &rt,
-        &producer,
-        rate,
-        total,
-        ours_latency(rt.handle().clone()),
-    );
-    let lat_rd = latency_run(&rt, &producer, rate, total, rd_latency);
+    // Interleaved rounds, pooled: a broker pause (GC, log roll) or a busy
+    // neighbour then lands on both clients alike rather than on one run.
+    let (mut lat_ours, mut lat_rd) = (Vec::new(), Vec::new());
+    for r in 0..lat_rounds {
+        let ours = |lat: &mut Vec<Duration>| {
+            lat.extend(latency_run(
+                &rt,
+                &producer,
+                rate,
+                total,
+                ours_latency(rt.handle().clone()),
+            ));
+        };
+        let rd = |lat: &mut Vec<Duration>| {
+            lat.extend(latency_run(&rt, &producer, rate, total, rd_latency));
+        };
+        eprintln!("kafka consumer bench: latency round {}/{lat_rounds}", r + 1);
+        // Alternate who goes first.
+        if r % 2 == 0 {
+            ours(&mut lat_ours);
+            rd(&mut lat_rd);
+        } else {
+            rd(&mut lat_rd);
+            ours(&mut lat_ours);
+        }
+    }
+    lat_ours.sort();
+    lat_rd.sort();
     rt.block_on(producer.close()).expect("close");
     delete_topics(&rt);
 
@@ -691,7 +714,9 @@ fn main() {
             higher_is_better: false,
         }))
         .collect();
-    let lat_case = format!("end-to-end latency, {rate} records/s × {secs} s, 100 B, 1 partition");
+    let lat_case = format!(
+        "end-to-end latency, {rate} records/s × {secs} s × {lat_rounds} interleaved rounds, 100 B, 1 partition"
+    );
     for (row, metric) in lat_rows.iter().zip(["p50", "p99", "p99.9", "max"]) {
         emit_row(
             "kafka_consumer",
@@ -703,7 +728,7 @@ fn main() {
     }
     print_table(
         &format!(
-            "Kafka end-to-end latency ({rate} records/s × {secs} s, 100 B, 1 partition, same producer: sinetstream-kafka linger 0 acks=1)"
+            "Kafka end-to-end latency ({rate} records/s × {secs} s × {lat_rounds} interleaved rounds, pooled; 100 B, 1 partition, same producer: sinetstream-kafka linger 0 acks=1)"
         ),
         "librdkafka",
         &lat_rows,
