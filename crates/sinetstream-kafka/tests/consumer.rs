@@ -125,7 +125,7 @@ async fn without_group_reads_every_compression() {
         c.assign([TopicPartition::new(&topic, 0)]).expect("assign");
         let got = take(&mut c, 50, Duration::from_secs(30)).await;
         for (i, r) in got.iter().enumerate() {
-            assert_eq!(r.topic, topic);
+            assert_eq!(&*r.topic, topic.as_str());
             assert_eq!(r.offset, i as i64, "{compression:?}");
             assert_eq!(value(r), vs[i], "{compression:?}");
             assert_eq!(r.key.as_deref(), Some(format!("k{i}").as_bytes()));

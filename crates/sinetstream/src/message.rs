@@ -1,5 +1,7 @@
 //! Received messages.
 
+use std::sync::Arc;
+
 use crate::backend::RawMessage;
 use crate::value_type::Payload;
 
@@ -10,7 +12,7 @@ pub struct Message {
     /// The value, as the reader's value type or deserializer made it.
     pub value: Payload,
     /// The topic it was published to.
-    pub topic: String,
+    pub topic: Arc<str>,
     /// When the writer published it, in µs since the epoch (0 when unknown, e.g. `user_data_only`
     /// messages from a backend without timestamps).
     pub timestamp_us: i64,

@@ -3,6 +3,7 @@
 //! next fetch starts. Also ListOffsets, for offset resets.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -88,6 +89,8 @@ pub(crate) fn partition_records(
     let read_committed = isolation == IsolationLevel::ReadCommitted;
     let mut out = Vec::new();
     let mut next = None;
+    // One name for all the records: a String each cost an allocation.
+    let topic: Arc<str> = Arc::from(tp.topic.as_str());
     for b in batches {
         let last = b.base_offset.saturating_add(i64::from(b.last_offset_delta));
         next = Some(last.saturating_add(1));
@@ -124,7 +127,7 @@ pub(crate) fn partition_records(
                 continue;
             }
             out.push(ConsumerRecord {
-                topic: tp.topic.clone(),
+                topic: Arc::clone(&topic),
                 partition: tp.partition,
                 offset: r.offset,
                 timestamp: r.timestamp,

@@ -58,7 +58,15 @@ struct Membership {
     rejoin: bool,
     /// An error that ends the consumer (e.g. FENCED_INSTANCE_ID).
     fatal: Option<KafkaError>,
+    /// When the application was last seen polling: set by the heartbeat
+    /// loop when `polls` has moved since its previous look (so a poll is
+    /// dated up to one heartbeat interval late, and the per-record path
+    /// reads no clock).
     last_poll: Instant,
+    /// Polls so far (every `recv`/`try_recv` that delivered or waited).
+    polls: u64,
+    /// `polls` as the heartbeat loop last saw it.
+    seen_polls: u64,
     /// As the group's leader: the partition count of every topic at the
     /// last assignment (0 for a topic without metadata then). When the
     /// metadata shows another count, the leader rejoins so that the new
@@ -115,6 +123,8 @@ impl Group {
                 rejoin: true,
                 fatal: None,
                 last_poll: Instant::now(),
+                polls: 0,
+                seen_polls: 0,
                 led_counts: None,
             }),
             wake: Notify::new(),
@@ -131,9 +141,8 @@ impl Group {
     /// max_poll_interval), fails with a fatal group error, and tells whether
     /// a rejoin is due.
     pub(crate) fn poll_check(&self) -> Result<bool, KafkaError> {
-        let now = Instant::now();
         let mut st = self.lock();
-        st.last_poll = now;
+        st.polls = st.polls.wrapping_add(1);
         if let Some(e) = &st.fatal {
             return Err(e.clone());
         }
@@ -567,7 +576,11 @@ impl Group {
         loop {
             tokio::time::sleep(self.settings.heartbeat_interval).await;
             let (member_id, generation, stable, idle) = {
-                let st = self.lock();
+                let mut st = self.lock();
+                if st.polls != st.seen_polls {
+                    st.seen_polls = st.polls;
+                    st.last_poll = Instant::now();
+                }
                 (
                     st.member_id.clone(),
                     st.generation,

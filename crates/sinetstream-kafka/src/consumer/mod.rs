@@ -244,8 +244,8 @@ impl ConsumerConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConsumerRecord {
-    /// Topic.
-    pub topic: String,
+    /// Topic (shared by the records of one fetch).
+    pub topic: Arc<str>,
     /// Partition.
     pub partition: i32,
     /// Offset in the partition.
@@ -497,7 +497,7 @@ impl Consumer {
     fn set_assignment(&mut self, parts: BTreeSet<TopicPartition>) {
         self.drop_fetches();
         self.buffer
-            .retain(|r| parts.contains(&TopicPartition::new(r.topic.clone(), r.partition)));
+            .retain(|r| parts.contains(&TopicPartition::new(&*r.topic, r.partition)));
         let init = self.initial_pos();
         self.parts.retain(|tp, _| parts.contains(tp));
         for tp in &parts {
@@ -509,7 +509,7 @@ impl Consumer {
             st.buffered = self
                 .buffer
                 .iter()
-                .filter(|r| r.topic == tp.topic && r.partition == tp.partition)
+                .filter(|r| *r.topic == *tp.topic && r.partition == tp.partition)
                 .count();
         }
         self.committed.retain(|tp, _| parts.contains(tp));
@@ -535,7 +535,7 @@ impl Consumer {
         if let Some(r) = self
             .buffer
             .iter()
-            .find(|r| r.topic == tp.topic && r.partition == tp.partition)
+            .find(|r| *r.topic == *tp.topic && r.partition == tp.partition)
         {
             return Some(r.offset);
         }
@@ -1062,7 +1062,7 @@ impl Consumer {
 
     fn reposition(&mut self, tp: &TopicPartition, pos: Pos) {
         self.buffer
-            .retain(|r| !(r.topic == tp.topic && r.partition == tp.partition));
+            .retain(|r| !(*r.topic == *tp.topic && r.partition == tp.partition));
         let epoch = self.next_epoch;
         self.next_epoch += 1;
         if let Some(st) = self.parts.get_mut(tp) {

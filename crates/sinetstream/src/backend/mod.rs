@@ -72,8 +72,9 @@ impl OutgoingMessage {
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct RawMessage {
-    /// The topic it came from.
-    pub topic: String,
+    /// The topic it came from (shared, not copied, between the messages of one fetch and
+    /// the [`Message`](crate::Message) made from this).
+    pub topic: Arc<str>,
     /// The wire bytes.
     pub payload: Bytes,
     /// The broker's timestamp in µs, if the system has one.
@@ -84,7 +85,7 @@ pub struct RawMessage {
 
 impl RawMessage {
     /// A received message with no backend details.
-    pub fn new(topic: impl Into<String>, payload: impl Into<Bytes>) -> Self {
+    pub fn new(topic: impl Into<Arc<str>>, payload: impl Into<Bytes>) -> Self {
         RawMessage {
             topic: topic.into(),
             payload: payload.into(),

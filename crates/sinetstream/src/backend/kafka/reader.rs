@@ -321,7 +321,7 @@ impl KafkaReader {
 
     /// AT_MOST_ONCE: commit past the fetched data of `r`'s partition before handing `r` out.
     async fn commit_before_delivery(&mut self, r: &ConsumerRecord) -> Result<()> {
-        let tp = TopicPartition::new(r.topic.clone(), r.partition);
+        let tp = TopicPartition::new(&*r.topic, r.partition);
         if self.committed_ahead.get(&tp).is_some_and(|c| *c > r.offset) {
             return Ok(());
         }
@@ -390,10 +390,9 @@ impl ReaderBackend for KafkaReader {
             },
         };
         if self.commit_ahead {
-            let tp_committed = self
-                .committed_ahead
-                .iter()
-                .any(|(tp, c)| tp.partition == r.partition && tp.topic == r.topic && *c > r.offset);
+            let tp_committed = self.committed_ahead.iter().any(|(tp, c)| {
+                tp.partition == r.partition && *tp.topic == *r.topic && *c > r.offset
+            });
             if !tp_committed {
                 // A commit must go first: recv does it.
                 self.first = Some(r);
