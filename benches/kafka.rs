@@ -119,12 +119,14 @@ async fn ours_direct(s: Settings) -> Run {
         .await
         .expect("stored");
     let value = bytes::Bytes::from(vec![b'x'; s.size]);
+    // One shared name for all records (ProducerRecord::new's documented idiom).
+    let name: Arc<str> = Arc::from(topic.as_str());
     let cpu0 = process_cpu();
     let t0 = Instant::now();
     let mut deliveries = Vec::with_capacity(s.n);
     for _ in 0..s.n {
         deliveries.push(
-            p.send(ProducerRecord::new(topic.as_str(), value.clone()))
+            p.send(ProducerRecord::new(&name, value.clone()))
                 .await
                 .expect("send"),
         );

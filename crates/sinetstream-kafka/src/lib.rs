@@ -66,7 +66,7 @@ pub use consumer::{
 pub use error::{ErrorCode, KafkaError, Result};
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use producer::{
-    Acks, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
+    Acks, DeliveryFuture, IntoTopic, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
 };
 pub use records::Header;
 pub use sasl::{Password, SaslConfig, SaslMechanism};

@@ -109,7 +109,7 @@ impl MessageWriter {
         let backend = self.setup.backend.open_writer(&ctx).await?;
         Ok(AsyncWriter {
             backend: Some(backend),
-            topic: self.topic.clone(),
+            topic: Arc::from(self.topic.as_str()),
             codec: self.setup.codec.clone(),
             value_type: self.setup.value_type,
             serializer: self.serializer.clone(),
@@ -152,7 +152,8 @@ impl MessageWriter {
 pub struct AsyncWriter {
     // None once closed.
     backend: Option<Box<dyn WriterBackend>>,
-    topic: String,
+    // Shared with every OutgoingMessage: no copy of the name per message.
+    topic: Arc<str>,
     codec: Arc<Codec>,
     value_type: ValueType,
     serializer: Option<Serializer>,

@@ -216,7 +216,6 @@ impl Hasher for FxHasher {
 pub(crate) struct Accumulator {
     pub(crate) partitions: FastMap<TopicPartition, PartitionState>,
     sticky: FastMap<Arc<str>, Sticky>,
-    topics: FastMap<String, Arc<str>>,
     next_batch_id: u64,
     /// Ids of batches not yet completed.
     pub(crate) incomplete: BTreeSet<u64>,
@@ -243,15 +242,6 @@ pub(crate) struct Accumulator {
 const FAILURE_LOG: usize = 32;
 
 impl Accumulator {
-    pub(crate) fn intern(&mut self, topic: &str) -> Arc<str> {
-        if let Some(t) = self.topics.get(topic) {
-            return Arc::clone(t);
-        }
-        let t: Arc<str> = Arc::from(topic);
-        self.topics.insert(topic.to_owned(), Arc::clone(&t));
-        t
-    }
-
     /// The sticky partition for a keyless record of `topic`, accounting
     /// `size` bytes to it.
     pub(crate) fn sticky_partition(
@@ -264,15 +254,10 @@ impl Accumulator {
     ) -> i32 {
         // The usable partitions are only listed when a new one is chosen:
         // not once per record.
-        if !self.sticky.contains_key(topic) {
-            self.sticky.insert(
-                Arc::clone(topic),
-                Sticky::new(&available(), partitions, None),
-            );
-        }
-        let Some(s) = self.sticky.get_mut(topic) else {
-            return 0;
-        };
+        let s = self
+            .sticky
+            .entry(Arc::clone(topic))
+            .or_insert_with(|| Sticky::new(&available(), partitions, None));
         // The partition count may have grown or shrunk since the choice.
         if usize::try_from(s.partition()).map_or(true, |p| p >= partitions) {
             *s = Sticky::new(&available(), partitions, None);
@@ -400,7 +385,7 @@ mod tests {
         let mem = Arc::new(Semaphore::new(1 << 20));
         let mut acc = Accumulator::default();
         let tp = TopicPartition {
-            topic: acc.intern("t"),
+            topic: Arc::from("t"),
             partition: 0,
         };
         let now = Instant::now();

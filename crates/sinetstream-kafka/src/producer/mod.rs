@@ -157,8 +157,9 @@ impl ProducerConfig {
 /// A record to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerRecord {
-    /// Topic.
-    pub topic: String,
+    /// Topic. An `Arc<str>` so that a caller sending many records to one
+    /// topic can share one name among them (clone the `Arc`).
+    pub topic: Arc<str>,
     /// Partition; `None` lets the key hash (or, without key, the sticky
     /// partitioner) choose.
     pub partition: Option<i32>,
@@ -172,11 +173,61 @@ pub struct ProducerRecord {
     pub timestamp: Option<i64>,
 }
 
+/// A topic name for [`ProducerRecord::new`]: `&str`, `String`, `&String`,
+/// or an `Arc<str>` (or `&Arc<str>`), which the records then share instead
+/// of each copying the name.
+pub trait IntoTopic {
+    /// The name as the record keeps it.
+    fn into_topic(self) -> Arc<str>;
+}
+
+impl IntoTopic for &str {
+    fn into_topic(self) -> Arc<str> {
+        Arc::from(self)
+    }
+}
+
+impl IntoTopic for String {
+    fn into_topic(self) -> Arc<str> {
+        Arc::from(self)
+    }
+}
+
+impl IntoTopic for &String {
+    fn into_topic(self) -> Arc<str> {
+        Arc::from(self.as_str())
+    }
+}
+
+impl IntoTopic for Arc<str> {
+    fn into_topic(self) -> Arc<str> {
+        self
+    }
+}
+
+impl IntoTopic for &Arc<str> {
+    fn into_topic(self) -> Arc<str> {
+        Arc::clone(self)
+    }
+}
+
 impl ProducerRecord {
     /// A record with a value and nothing else.
-    pub fn new(topic: impl Into<String>, value: impl Into<Bytes>) -> Self {
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use sinetstream_kafka::ProducerRecord;
+    ///
+    /// let r = ProducerRecord::new("sensors", &b"21.5"[..]);
+    /// assert_eq!(&*r.topic, "sensors");
+    /// // Many records, one name:
+    /// let topic: Arc<str> = Arc::from("sensors");
+    /// let rs: Vec<_> = (0..3).map(|i| ProducerRecord::new(&topic, vec![i])).collect();
+    /// assert!(Arc::ptr_eq(&rs[0].topic, &rs[2].topic));
+    /// ```
+    pub fn new(topic: impl IntoTopic, value: impl Into<Bytes>) -> Self {
         ProducerRecord {
-            topic: topic.into(),
+            topic: topic.into_topic(),
             partition: None,
             key: None,
             value: Some(value.into()),
@@ -395,6 +446,12 @@ impl Producer {
             m if m.topic(&record.topic).is_some_and(|t| t.is_usable()) => m,
             _ => s.cluster.wait_topic(&record.topic, deadline).await?,
         };
+        let Some(topic_meta) = snap.topic(&record.topic) else {
+            return Err(KafkaError::InvalidArgument(format!(
+                "no metadata for topic {:?}",
+                record.topic
+            )));
+        };
         let permits = u32::try_from(size).unwrap_or(u32::MAX);
         let permit = match Arc::clone(&s.memory).try_acquire_many_owned(permits) {
             Ok(p) => p,
@@ -411,7 +468,7 @@ impl Producer {
                     .map_err(|_| KafkaError::Closed("the producer is closed".into()))?
             }
         };
-        self.append(record, delivery, &snap, size, permit)
+        self.append(record, delivery, topic_meta, size, permit)
     }
 
     /// Queues `record` now if nothing needs waiting for; gives it back
@@ -425,14 +482,14 @@ impl Producer {
         let s = &self.handle.shared;
         let size = self.admissible_size(&record)?;
         let snap = s.cluster.metadata().0;
-        if !snap.topic(&record.topic).is_some_and(|t| t.is_usable()) {
+        let Some(topic_meta) = snap.topic(&record.topic).filter(|t| t.is_usable()) else {
             return Ok(Some((record, delivery)));
-        }
+        };
         let permits = u32::try_from(size).unwrap_or(u32::MAX);
         let Ok(permit) = Arc::clone(&s.memory).try_acquire_many_owned(permits) else {
             return Ok(Some((record, delivery)));
         };
-        self.append(record, delivery, &snap, size, permit)?;
+        self.append(record, delivery, topic_meta, size, permit)?;
         Ok(None)
     }
 
@@ -459,18 +516,12 @@ impl Producer {
         &self,
         record: ProducerRecord,
         delivery: Option<batch::Delivery>,
-        snap: &crate::metadata::ClusterMetadata,
+        topic_meta: &crate::metadata::TopicMetadata,
         size: usize,
         permit: tokio::sync::OwnedSemaphorePermit,
     ) -> Result<()> {
         let s = &self.handle.shared;
         let cfg = &s.config;
-        let Some(topic_meta) = snap.topic(&record.topic) else {
-            return Err(KafkaError::InvalidArgument(format!(
-                "no metadata for topic {:?}",
-                record.topic
-            )));
-        };
         let n = topic_meta.partitions.len();
         let keyed = match (record.partition, &record.key) {
             (Some(p), _) => {
@@ -496,7 +547,7 @@ impl Producer {
             if acc.closing {
                 return Err(KafkaError::Closed("the producer is closed".into()));
             }
-            let topic = acc.intern(&record.topic);
+            let topic = record.topic;
             let partition = match keyed {
                 Some(p) => p,
                 None => {

@@ -49,8 +49,8 @@ pub struct OpenContext<'a> {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct OutgoingMessage {
-    /// Destination topic.
-    pub topic: String,
+    /// Destination topic (one name shared by all of a writer's messages).
+    pub topic: Arc<str>,
     /// The encoded message (SINETStream header, envelope, ...).
     pub payload: Bytes,
     /// The message timestamp in µs since the epoch (some backends also set it on the record).
@@ -59,7 +59,7 @@ pub struct OutgoingMessage {
 
 impl OutgoingMessage {
     /// A message for `topic`.
-    pub fn new(topic: impl Into<String>, payload: impl Into<Bytes>, timestamp_us: i64) -> Self {
+    pub fn new(topic: impl Into<Arc<str>>, payload: impl Into<Bytes>, timestamp_us: i64) -> Self {
         OutgoingMessage {
             topic: topic.into(),
             payload: payload.into(),

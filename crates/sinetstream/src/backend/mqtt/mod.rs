@@ -154,7 +154,7 @@ impl WriterBackend for MqttWriter {
             }
             let h = self
                 .client
-                .publish(msg.topic, self.qos, self.retain, msg.payload)
+                .publish(&*msg.topic, self.qos, self.retain, msg.payload)
                 .await
                 .map_err(|e| map_error(&self.service, e))?;
             self.pending.push_back(h);
