@@ -9,18 +9,23 @@ use sinetstream_mqtt_codec::{
     Connect, Protocol, Publish, QoS, SubscribeFilter, SubscribeReturnCode, validate_topic_filter,
     validate_topic_name,
 };
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, TryAcquireError, mpsc, oneshot};
 
 use crate::error::MqttError;
 use crate::eventloop::{EventLoop, Request, connect_once};
 use crate::options::MqttOptions;
+use crate::room::QueueRoom;
 use crate::state::Outgoing;
 
 /// A connected MQTT client. Cheap to clone; the connection closes when every clone is dropped
 /// (or on [`MqttClient::disconnect`]).
 #[derive(Debug, Clone)]
 pub struct MqttClient {
-    requests: mpsc::Sender<Request>,
+    requests: mpsc::UnboundedSender<Request>,
+    /// Places in the publish queue (`max_queued`), taken by `publish`.
+    room: Arc<Semaphore>,
     broker: String,
 }
 
@@ -84,13 +89,16 @@ impl MqttClient {
         }
         let est = connect_once(&opts).await?;
         let broker = opts.broker();
-        let (req_tx, req_rx) = mpsc::channel(opts.max_queued.max(1));
+        // Unbounded: the queue's bound is `room` (publishes only; the other requests are few).
+        let (req_tx, req_rx) = mpsc::unbounded_channel();
+        let (room, places) = QueueRoom::new(opts.max_queued);
         let (msg_tx, msg_rx) = mpsc::channel(1024);
-        let el = EventLoop::new(opts, req_rx, msg_tx);
+        let el = EventLoop::new(opts, req_rx, room, msg_tx);
         tokio::spawn(el.run(est));
         Ok((
             MqttClient {
                 requests: req_tx,
+                room: places,
                 broker,
             },
             Messages { rx: msg_rx },
@@ -103,10 +111,7 @@ impl MqttClient {
     }
 
     async fn send(&self, r: Request) -> Result<(), MqttError> {
-        self.requests
-            .send(r)
-            .await
-            .map_err(|_| MqttError::Closed(None))
+        self.requests.send(r).map_err(|_| MqttError::Closed(None))
     }
 
     /// Queues a message; waits only while the queue is full. The handle resolves on the ack.
@@ -120,6 +125,16 @@ impl MqttClient {
         let topic = topic.into();
         validate_topic_name(&topic)
             .map_err(|e| MqttError::InvalidArgument(format!("topic {topic:?}: {e}")))?;
+        // A place in the queue: taken for good here, given back by the event loop when the
+        // message leaves the queue. Nothing can cancel this between the wait and the send.
+        match self.room.try_acquire() {
+            Ok(p) => p.forget(),
+            Err(TryAcquireError::NoPermits) => match self.room.acquire().await {
+                Ok(p) => p.forget(),
+                Err(_) => return Err(MqttError::Closed(None)),
+            },
+            Err(TryAcquireError::Closed) => return Err(MqttError::Closed(None)),
+        }
         let (tx, rx) = oneshot::channel();
         let msg = Outgoing {
             topic,

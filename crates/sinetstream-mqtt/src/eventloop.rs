@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use crate::backoff::Backoff;
 use crate::error::MqttError;
 use crate::options::MqttOptions;
+use crate::room::QueueRoom;
 use crate::state::{Event, MqttState, Outgoing};
 
 /// Messages read from the socket but not yet taken by the application; past this the loop
@@ -88,7 +89,9 @@ pub(crate) struct EventLoop {
     opts: MqttOptions,
     broker: String,
     state: MqttState<Token>,
-    requests: mpsc::Receiver<Request>,
+    requests: mpsc::UnboundedReceiver<Request>,
+    /// Free places in the publish queue (`max_queued`); see [`QueueRoom`].
+    room: QueueRoom,
     messages: mpsc::Sender<Publish>,
     deliver: VecDeque<Publish>,
     closing: Option<Reply<()>>,
@@ -100,7 +103,8 @@ pub(crate) struct EventLoop {
 impl EventLoop {
     pub(crate) fn new(
         opts: MqttOptions,
-        requests: mpsc::Receiver<Request>,
+        requests: mpsc::UnboundedReceiver<Request>,
+        room: QueueRoom,
         messages: mpsc::Sender<Publish>,
     ) -> Self {
         let reconnect = opts.reconnect.unwrap_or_default();
@@ -110,6 +114,7 @@ impl EventLoop {
             backoff: Backoff::new(reconnect.min_delay, reconnect.max_delay),
             opts,
             requests,
+            room,
             messages,
             deliver: VecDeque::new(),
             closing: None,
@@ -150,6 +155,7 @@ impl EventLoop {
         }
         // Requests still in the channel learn it when their reply sender drops.
         self.requests.close();
+        self.room.close();
     }
 
     fn window_has_room(&self) -> bool {
@@ -160,6 +166,7 @@ impl EventLoop {
     fn request(&mut self, r: Request, out: &mut Vec<Packet>, events: &mut Vec<Event<Token>>) {
         let res = match r {
             Request::Publish(msg, reply) => {
+                self.room.taken(self.requests.is_empty());
                 self.state.publish(msg, Token::Publish(reply), out, events);
                 Ok(())
             }

@@ -29,6 +29,7 @@ mod client;
 mod error;
 mod eventloop;
 mod options;
+mod room;
 pub mod state;
 
 pub use client::{Messages, MqttClient, PublishHandle};
