@@ -18,7 +18,7 @@ use super::RecordMetadata;
 use super::idempotence::seq_distance;
 use super::partitioner::Sticky;
 use crate::error::{KafkaError, Result};
-use crate::records::{BATCH_OVERHEAD, BatchRecord, ProducerIdentity};
+use crate::records::{BATCH_OVERHEAD, BatchRecord, ProducerIdentity, record_wire_size};
 
 /// Where a record's delivery result goes.
 pub(crate) type Delivery = oneshot::Sender<Result<RecordMetadata>>;
@@ -277,17 +277,24 @@ impl Accumulator {
         tp: TopicPartition,
         record: BatchRecord,
         delivery: Option<Delivery>,
-        size: usize,
         permit: OwnedSemaphorePermit,
         batch_size: usize,
         now: impl FnOnce() -> Instant,
     ) -> bool {
         let mut wake = false;
+        // Exact bytes in the batch, deltas from its first record (the
+        // encoder's base is the smallest timestamp: the same unless the
+        // caller set out-of-order timestamps, where this is a few bytes off).
+        let wire = |b: &Batch| {
+            let first = b.records.first().map_or(record.timestamp, |f| f.timestamp);
+            let offset_delta = i64::try_from(b.records.len()).unwrap_or(i64::MAX);
+            record_wire_size(&record, offset_delta, record.timestamp.wrapping_sub(first))
+        };
         let ps = self.partitions.entry(tp.clone()).or_default();
         if ps
             .open
             .as_ref()
-            .is_some_and(|b| !b.records.is_empty() && b.size + size > batch_size)
+            .is_some_and(|b| !b.records.is_empty() && b.size + wire(b) > batch_size)
         {
             if let Some(full) = ps.open.take() {
                 ps.ready.push_back(full);
@@ -304,10 +311,10 @@ impl Accumulator {
                 ps.open.insert(Batch::new(id, tp, now()))
             }
         };
+        batch.size += wire(batch);
         batch.records.push(record);
         batch.deliveries.push(delivery);
         self.appended_records += 1;
-        batch.size += size;
         match &mut batch.permit {
             Some(p) => p.merge(permit),
             None => batch.permit = Some(permit),
@@ -394,11 +401,11 @@ mod tests {
             let (tx, rx) = oneshot::channel();
             rxs.push(rx);
             let permit = Arc::clone(&mem).try_acquire_many_owned(50).expect("memory");
-            acc.append(tp.clone(), rec(), Some(tx), 50, permit, 200, || now);
+            // Each record takes 17 bytes in its batch: two fit in 100 (61 + 34).
+            acc.append(tp.clone(), rec(), Some(tx), permit, 100, || now);
         }
         let ps = &acc.partitions[&tp];
-        // 61 + 50 + 50 fits 200, a third record would not; the last batch
-        // stays open for more.
+        // A third record would not fit; the last batch stays open for more.
         assert_eq!(ps.ready.len(), 4);
         assert!(ps.ready.iter().all(|b| b.records.len() == 2));
         assert_eq!(ps.open.as_ref().map(|b| b.records.len()), Some(2));

@@ -563,15 +563,7 @@ impl Producer {
                 }
             };
             let tp = TopicPartition { topic, partition };
-            acc.append(
-                tp,
-                rec,
-                delivery,
-                size,
-                permit,
-                cfg.batch_size,
-                Instant::now,
-            )
+            acc.append(tp, rec, delivery, permit, cfg.batch_size, Instant::now)
         };
         if wake {
             s.wake.notify_one();
