@@ -141,7 +141,7 @@ async fn run_writer(
             payload[..8].copy_from_slice(&ts.to_le_bytes());
         }
         match w
-            .publish_with_timestamp(Payload::Bytes(payload.clone()), ts)
+            .publish_with_timestamp(Payload::from(&payload[..]), ts)
             .await
         {
             Ok(()) => {

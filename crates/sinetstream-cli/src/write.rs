@@ -157,7 +157,7 @@ pub(crate) async fn run(args: WriteArgs) -> CliResult {
                 }
             }
         } else {
-            Payload::Bytes(bytes)
+            Payload::Bytes(bytes.into())
         };
         if let Err(e) = w.publish(value).await {
             if args.keep_going {

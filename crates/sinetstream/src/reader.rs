@@ -308,11 +308,11 @@ impl AsyncReader {
     }
 
     fn decode(&self, raw: RawMessage) -> Result<Message> {
-        let (decoded, sizes) = self.codec.decode_measured(&raw.payload)?;
+        let (decoded, sizes) = self.codec.decode_shared(&raw.payload)?;
         self.metrics
             .update(sizes.wire, sizes.compressed, sizes.payload);
         let value = match &self.deserializer {
-            Some(f) => f(decoded.payload)?,
+            Some(f) => f(Vec::from(decoded.payload))?,
             None => self.value_type.deserialize(decoded.payload)?,
         };
         Ok(Message {

@@ -7,6 +7,8 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use crate::config::{Params, Value};
 use crate::error::{Error, Result};
 
@@ -14,8 +16,10 @@ use crate::error::{Error, Result};
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum Payload {
-    /// Raw bytes (`value_type: byte_array`, the default).
-    Bytes(Vec<u8>),
+    /// Raw bytes (`value_type: byte_array`, the default). A received message's bytes are a
+    /// slice of what the backend read, not a copy, when nothing had to be decompressed or
+    /// decrypted (holding one keeps that buffer alive; copy out with `to_vec` to let it go).
+    Bytes(Bytes),
     /// UTF-8 text (`value_type: text`).
     Text(String),
     /// An image (`value_type: image`, PNG on the wire).
@@ -45,7 +49,7 @@ impl Payload {
     /// The bytes of a `Bytes` value or the UTF-8 of a `Text` value.
     pub fn to_bytes(&self) -> Option<Vec<u8>> {
         match self {
-            Payload::Bytes(b) => Some(b.clone()),
+            Payload::Bytes(b) => Some(b.to_vec()),
             Payload::Text(s) => Some(s.as_bytes().to_vec()),
             _ => None,
         }
@@ -110,22 +114,22 @@ impl PartialEq for Payload {
 
 impl From<Vec<u8>> for Payload {
     fn from(b: Vec<u8>) -> Self {
-        Payload::Bytes(b)
+        Payload::Bytes(b.into())
     }
 }
 impl From<&[u8]> for Payload {
     fn from(b: &[u8]) -> Self {
-        Payload::Bytes(b.to_vec())
+        Payload::Bytes(Bytes::copy_from_slice(b))
     }
 }
 impl<const N: usize> From<&[u8; N]> for Payload {
     fn from(b: &[u8; N]) -> Self {
-        Payload::Bytes(b.to_vec())
+        Payload::Bytes(Bytes::copy_from_slice(b))
     }
 }
-impl From<bytes::Bytes> for Payload {
-    fn from(b: bytes::Bytes) -> Self {
-        Payload::Bytes(b.to_vec())
+impl From<Bytes> for Payload {
+    fn from(b: Bytes) -> Self {
+        Payload::Bytes(b)
     }
 }
 impl From<String> for Payload {
@@ -223,12 +227,12 @@ impl ValueType {
     pub(crate) fn serialize_ref(self, v: &Payload) -> Result<std::borrow::Cow<'_, [u8]>> {
         use std::borrow::Cow;
         match (self, v) {
-            (ValueType::ByteArray, Payload::Bytes(b)) => Ok(Cow::Borrowed(b)),
+            (ValueType::ByteArray, Payload::Bytes(b)) => Ok(Cow::Borrowed(&b[..])),
             (ValueType::ByteArray | ValueType::Text, Payload::Text(s)) => {
                 Ok(Cow::Borrowed(s.as_bytes()))
             }
             (ValueType::Text, Payload::Bytes(b)) => match std::str::from_utf8(b) {
-                Ok(_) => Ok(Cow::Borrowed(b)),
+                Ok(_) => Ok(Cow::Borrowed(&b[..])),
                 Err(e) => Err(Error::InvalidMessage(format!(
                     "value_type text: the value is not UTF-8 ({e})"
                 ))),
@@ -250,13 +254,16 @@ impl ValueType {
         }
     }
 
-    /// Bytes → value.
-    pub fn deserialize(self, b: Vec<u8>) -> Result<Payload> {
+    /// Bytes → value (a `Vec<u8>` or [`Bytes`]; neither is copied for `byte_array`).
+    pub fn deserialize(self, b: impl Into<Bytes>) -> Result<Payload> {
+        let b: Bytes = b.into();
         match self {
             ValueType::ByteArray => Ok(Payload::Bytes(b)),
-            ValueType::Text => String::from_utf8(b).map(Payload::Text).map_err(|e| {
-                Error::InvalidMessage(format!("value_type text: message is not UTF-8 ({e})"))
-            }),
+            ValueType::Text => String::from_utf8(Vec::from(b))
+                .map(Payload::Text)
+                .map_err(|e| {
+                    Error::InvalidMessage(format!("value_type text: message is not UTF-8 ({e})"))
+                }),
             #[cfg(feature = "image")]
             ValueType::Image => image::load_from_memory(&b)
                 .map(Payload::Image)

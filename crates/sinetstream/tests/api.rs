@@ -477,7 +477,7 @@ fn metrics_count_messages_and_bytes() {
     let mut h = r.open().expect("open");
     let got: Vec<_> = h.by_ref().map(|m| m.expect("ok")).collect();
     assert_eq!(got.len(), 2);
-    assert_eq!(got[0].value, Payload::Bytes(big));
+    assert_eq!(got[0].value, Payload::Bytes(big.into()));
     assert!(got[0].timestamp_us > 1_600_000_000_000_000);
     assert_eq!(h.metrics().msg_count_total, 2);
 }

@@ -159,7 +159,7 @@ fn every_vector_re_encodes() {
             );
             let d = codec.decode(&ours).expect("our encoding decodes");
             assert_eq!(
-                (d.payload, d.timestamp_us),
+                (d.payload.to_vec(), d.timestamp_us),
                 (c.payload.clone(), Some(c.timestamp_us)),
                 "{}",
                 c.name

@@ -18,6 +18,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use bytes::Bytes;
+
 mod avro;
 mod compression;
 mod config;
@@ -41,8 +43,9 @@ pub(crate) fn invalid(msg: impl Into<String>) -> Error {
 /// A decoded message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decoded {
-    /// The payload, decompressed and decrypted.
-    pub payload: Vec<u8>,
+    /// The payload, decompressed and decrypted: a slice of the wire bytes given to
+    /// [`Codec::decode_shared`] when there was nothing to undo.
+    pub payload: Bytes,
     /// The writer's timestamp in µs since the Unix epoch; `None` for `user_data_only` messages,
     /// which carry none.
     pub timestamp_us: Option<i64>,
@@ -172,6 +175,17 @@ impl Codec {
 
     /// [`Codec::decode`], also returning the sizes for metrics.
     pub fn decode_measured(&self, wire: &[u8]) -> Result<(Decoded, WireSizes)> {
+        self.decode_from(wire, None)
+    }
+
+    /// [`Codec::decode_measured`] of shared bytes: without compression and encryption the
+    /// payload is a slice of `wire` (no copy).
+    pub fn decode_shared(&self, wire: &Bytes) -> Result<(Decoded, WireSizes)> {
+        self.decode_from(wire, Some(wire))
+    }
+
+    /// `shared`, when given, holds the same bytes as `wire`.
+    fn decode_from(&self, wire: &[u8], shared: Option<&Bytes>) -> Result<(Decoded, WireSizes)> {
         let default_version = self
             .cipher
             .as_ref()
@@ -208,9 +222,11 @@ impl Codec {
             (Some(t), m)
         };
         let compressed = msg.len();
-        let payload = match &self.compression {
-            Some(c) => c.decompress(msg)?,
-            None => msg.to_vec(),
+        let payload = match (&self.compression, &plain, shared) {
+            (Some(c), _, _) => Bytes::from(c.decompress(msg)?),
+            // `msg` lies within `wire`, which `shared` holds: slice_ref cannot panic.
+            (None, Cow::Borrowed(_), Some(b)) => b.slice_ref(msg),
+            (None, _, _) => Bytes::copy_from_slice(msg),
         };
         let sizes = WireSizes {
             payload: payload.len(),

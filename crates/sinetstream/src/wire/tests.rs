@@ -31,7 +31,7 @@ fn default_is_plain_v3() {
     assert_eq!(
         c.decode(&w).expect("decode"),
         Decoded {
-            payload: b"hi".to_vec(),
+            payload: bytes::Bytes::from_static(b"hi"),
             timestamp_us: Some(5)
         }
     );
@@ -43,7 +43,7 @@ fn v3_reader_accepts_v2_and_v2_reader_rejects_v3() {
     let v3 = codec(&[]);
     let w2 = v2.encode(b"x", 1).expect("encode");
     assert_eq!(w2[0], 0xC3);
-    assert_eq!(v3.decode(&w2).expect("v3 reads v2").payload, b"x");
+    assert_eq!(v3.decode(&w2).expect("v3 reads v2").payload, &b"x"[..]);
     let w3 = v3.encode(b"x", 1).expect("encode");
     assert!(matches!(v2.decode(&w3), Err(Error::InvalidMessage(_))));
 }
@@ -55,7 +55,7 @@ fn user_data_only_is_the_bare_payload() {
     assert_eq!(
         c.decode(b"").expect("decode"),
         Decoded {
-            payload: vec![],
+            payload: bytes::Bytes::new(),
             timestamp_us: None
         }
     );
@@ -77,7 +77,7 @@ fn key_version_must_match_encryption_setting() {
     ]);
     let we = enc.encode(b"secret", 1).expect("encode");
     assert_eq!(&we[..6], &[0xDF, 3, 0, 0, 0, 1]);
-    assert_eq!(enc.decode(&we).expect("decode").payload, b"secret");
+    assert_eq!(enc.decode(&we).expect("decode").payload, &b"secret"[..]);
     let e = plain
         .decode(&we)
         .expect_err("encrypted message, plain reader");
@@ -98,7 +98,7 @@ fn key_version_must_match_encryption_setting() {
         ),
     ]);
     let w2 = enc2.encode(b"old", 1).expect("encode");
-    assert_eq!(enc.decode(&w2).expect("decode").payload, b"old");
+    assert_eq!(enc.decode(&w2).expect("decode").payload, &b"old"[..]);
 }
 
 #[test]
@@ -308,7 +308,7 @@ fn password_map_forms() {
     let a = mk(crypto(&[("value", "from-file\n".into())]));
     let b = mk(crypto(&[("path", path.as_str().into())]));
     let w = a.encode(b"p", 3).expect("encode");
-    assert_eq!(b.decode(&w).expect("decode").payload, b"p");
+    assert_eq!(b.decode(&w).expect("decode").payload, &b"p"[..]);
     let _ = std::fs::remove_file(&dir);
 }
 
@@ -330,4 +330,41 @@ fn measured_sizes() {
     let (d, s2) = c.decode_measured(&w).expect("decode");
     assert_eq!(d.payload, payload);
     assert_eq!(s, s2);
+}
+
+#[test]
+fn shared_decode_slices_plain_payloads_and_matches_decode() {
+    let plain = codec(&[]);
+    let compressed = codec(&[("data_compression", true.into())]);
+    let encrypted = codec(&[
+        ("data_encryption", true.into()),
+        (
+            "crypto",
+            crypto(&[
+                ("algorithm", "AES".into()),
+                ("mode", "GCM".into()),
+                ("password", "pw".into()),
+            ]),
+        ),
+    ]);
+    let user_only = codec(&[("user_data_only", true.into())]);
+    for (name, c) in [
+        ("plain", &plain),
+        ("compressed", &compressed),
+        ("encrypted", &encrypted),
+        ("user_data_only", &user_only),
+    ] {
+        for payload in [&b""[..], b"x", &[7u8; 3000][..]] {
+            let w = bytes::Bytes::from(c.encode(payload, 9).expect("encode"));
+            let (shared, s1) = c.decode_shared(&w).expect("decode_shared");
+            let (copied, s2) = c.decode_measured(&w).expect("decode");
+            assert_eq!(shared, copied, "{name}");
+            assert_eq!(s1, s2, "{name}");
+            assert_eq!(shared.payload, payload, "{name}");
+            let inside = w.as_ptr_range().contains(&shared.payload.as_ptr());
+            if !payload.is_empty() && (name == "plain" || name == "user_data_only") {
+                assert!(inside, "{name}: the payload is a slice of the wire bytes");
+            }
+        }
+    }
 }

@@ -342,7 +342,7 @@ fn will(w: &Params<'_>, service: &str) -> Result<Will> {
         }
     };
     let value_type = ValueType::from_params(w)?;
-    let payload = value_type.serialize(&crate::Payload::Bytes(payload))?;
+    let payload = value_type.serialize(&crate::Payload::Bytes(payload.into()))?;
     let codec = Codec::new(&WireConfig::from_params(w)?)?;
     let encoded = codec.encode(&payload, 0)?;
     let qos = match w.raw("qos") {
