@@ -130,8 +130,20 @@ impl IoMetrics {
     }
 
     pub(crate) fn update(&self, wire_len: usize, compressed_len: usize, uncompressed_len: usize) {
+        self.update_at(wire_len, compressed_len, uncompressed_len, now_secs());
+    }
+
+    /// [`IoMetrics::update`] with the time already read (a writer stamping a message now
+    /// reads the clock once for both; the clock showed in per-message profiles).
+    pub(crate) fn update_at(
+        &self,
+        wire_len: usize,
+        compressed_len: usize,
+        uncompressed_len: usize,
+        now_secs: f64,
+    ) {
         let mut m = self.lock();
-        m.end_time = now_secs();
+        m.end_time = now_secs;
         m.msg_count_total += 1;
         m.msg_uncompressed_bytes_total += uncompressed_len as u64;
         m.msg_compressed_bytes_total += compressed_len as u64;

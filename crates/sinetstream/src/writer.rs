@@ -187,7 +187,8 @@ fn now_us() -> i64 {
 impl AsyncWriter {
     /// Publishes `value`, stamped now.
     pub async fn publish(&mut self, value: impl Into<Payload>) -> Result<()> {
-        self.publish_with_timestamp(value, now_us()).await
+        let now = now_us();
+        self.publish_counted(value.into(), now, Some(now)).await
     }
 
     /// Publishes `value` with the given timestamp (µs since the epoch).
@@ -196,14 +197,29 @@ impl AsyncWriter {
         value: impl Into<Payload>,
         timestamp_us: i64,
     ) -> Result<()> {
-        let r = self.publish_inner(value.into(), timestamp_us).await;
+        self.publish_counted(value.into(), timestamp_us, None).await
+    }
+
+    async fn publish_counted(
+        &mut self,
+        value: Payload,
+        timestamp_us: i64,
+        now_us: Option<i64>,
+    ) -> Result<()> {
+        let r = self.publish_inner(value, timestamp_us, now_us).await;
         if r.is_err() {
             self.metrics.update_err();
         }
         r
     }
 
-    async fn publish_inner(&mut self, value: Payload, timestamp_us: i64) -> Result<()> {
+    /// `now_us`: the clock as read for the stamp, if the stamp is now (else metrics read it).
+    async fn publish_inner(
+        &mut self,
+        value: Payload,
+        timestamp_us: i64,
+        now_us: Option<i64>,
+    ) -> Result<()> {
         let bytes = match &self.serializer {
             Some(f) => std::borrow::Cow::Owned(f(&value)?),
             None => self.value_type.serialize_ref(&value)?,
@@ -222,8 +238,15 @@ impl AsyncWriter {
                 timestamp_us,
             ))
             .await?;
-        self.metrics
-            .update(sizes.wire, sizes.compressed, sizes.payload);
+        match now_us {
+            Some(t) => {
+                self.metrics
+                    .update_at(sizes.wire, sizes.compressed, sizes.payload, t as f64 / 1e6)
+            }
+            None => self
+                .metrics
+                .update(sizes.wire, sizes.compressed, sizes.payload),
+        }
         Ok(())
     }
 
