@@ -11,17 +11,14 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
-use super::RecordMetadata;
+use super::delivery::{Completer, DeliveryFuture};
 use super::idempotence::seq_distance;
 use super::partitioner::Sticky;
 use crate::error::{KafkaError, Result};
 use crate::records::{BATCH_OVERHEAD, BatchRecord, ProducerIdentity, record_wire_size};
-
-/// Where a record's delivery result goes.
-pub(crate) type Delivery = oneshot::Sender<Result<RecordMetadata>>;
 
 /// A topic partition; the topic name is shared by all its batches.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -42,9 +39,10 @@ pub(crate) struct Batch {
     pub(crate) id: u64,
     pub(crate) tp: TopicPartition,
     pub(crate) records: Vec<BatchRecord>,
-    /// Per record: its delivery future's sender, `None` for an untracked
-    /// send (failures still count in the accumulator).
-    pub(crate) deliveries: Vec<Option<Delivery>>,
+    /// The outcome its tracked records' delivery futures wait for; `None`
+    /// while every record was sent untracked (failures still count in the
+    /// accumulator).
+    pub(crate) outcome: Option<Completer>,
     /// Upper bound of the encoded size.
     pub(crate) size: usize,
     /// Buffer memory held until the batch completes.
@@ -65,7 +63,7 @@ impl Batch {
             id,
             tp,
             records: Vec::new(),
-            deliveries: Vec::new(),
+            outcome: None,
             size: BATCH_OVERHEAD,
             permit: None,
             created: now,
@@ -85,33 +83,15 @@ impl Batch {
     /// unknown (acks=0, duplicates); `log_append_time` is -1 unless the
     /// topic uses LogAppendTime.
     pub(crate) fn succeed(self, base_offset: i64, log_append_time: i64) {
-        for (i, (d, r)) in self.deliveries.into_iter().zip(&self.records).enumerate() {
-            let Some(d) = d else {
-                continue;
-            };
-            let offset = if base_offset >= 0 {
-                base_offset + i as i64
-            } else {
-                -1
-            };
-            let timestamp = if log_append_time >= 0 {
-                log_append_time
-            } else {
-                r.timestamp
-            };
-            let _ = d.send(Ok(RecordMetadata {
-                topic: Arc::clone(&self.tp.topic),
-                partition: self.tp.partition,
-                offset,
-                timestamp,
-            }));
+        if let Some(c) = &self.outcome {
+            c.complete(Ok((base_offset, log_append_time)));
         }
     }
 
     /// Fails every record's delivery future with `err`.
     pub(crate) fn fail(self, err: &KafkaError) {
-        for d in self.deliveries.into_iter().flatten() {
-            let _ = d.send(Err(err.clone()));
+        if let Some(c) = &self.outcome {
+            c.complete(Err(err.clone()));
         }
     }
 }
@@ -276,11 +256,11 @@ impl Accumulator {
         &mut self,
         tp: TopicPartition,
         record: BatchRecord,
-        delivery: Option<Delivery>,
+        tracked: bool,
         permit: OwnedSemaphorePermit,
         batch_size: usize,
         now: impl FnOnce() -> Instant,
-    ) -> bool {
+    ) -> (bool, Option<DeliveryFuture>) {
         let mut wake = false;
         // Exact bytes in the batch, deltas from its first record (the
         // encoder's base is the smallest timestamp: the same unless the
@@ -312,8 +292,14 @@ impl Accumulator {
             }
         };
         batch.size += wire(batch);
+        let delivery = tracked.then(|| {
+            let index = batch.records.len();
+            batch
+                .outcome
+                .get_or_insert_with(|| Completer::new(batch.tp.clone()))
+                .future(index, record.timestamp)
+        });
         batch.records.push(record);
-        batch.deliveries.push(delivery);
         self.appended_records += 1;
         match &mut batch.permit {
             Some(p) => p.merge(permit),
@@ -325,7 +311,7 @@ impl Accumulator {
             }
             wake = true;
         }
-        wake
+        (wake, delivery)
     }
 
     /// The id the next batch will get: `flush` waits for every id below.
@@ -398,11 +384,10 @@ mod tests {
         let now = Instant::now();
         let mut rxs = Vec::new();
         for _ in 0..10 {
-            let (tx, rx) = oneshot::channel();
-            rxs.push(rx);
             let permit = Arc::clone(&mem).try_acquire_many_owned(50).expect("memory");
             // Each record takes 17 bytes in its batch: two fit in 100 (61 + 34).
-            acc.append(tp.clone(), rec(), Some(tx), permit, 100, || now);
+            let (_, rx) = acc.append(tp.clone(), rec(), true, permit, 100, || now);
+            rxs.push(rx.expect("a tracked record has a future"));
         }
         let ps = &acc.partitions[&tp];
         // A third record would not fit; the last batch stays open for more.
@@ -417,9 +402,9 @@ mod tests {
             .and_then(|p| p.ready.pop_front())
             .expect("batch");
         b.succeed(100, -1);
-        let first = rxs.remove(0).await.expect("sent").expect("ok");
+        let first = rxs.remove(0).await.expect("ok");
         assert_eq!((first.partition, first.offset), (0, 100));
-        assert_eq!(rxs.remove(0).await.expect("sent").expect("ok").offset, 101);
+        assert_eq!(rxs.remove(0).await.expect("ok").offset, 101);
         assert_eq!(mem.available_permits(), (1 << 20) - 400);
     }
 

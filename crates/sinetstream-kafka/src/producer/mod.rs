@@ -3,19 +3,18 @@
 //! [`DeliveryFuture`].
 
 mod batch;
+mod delivery;
 pub(crate) mod idempotence;
 pub(crate) mod partitioner;
 mod sender;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tokio::sync::{Notify, Semaphore, oneshot};
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -25,6 +24,7 @@ use crate::config::ClientConfig;
 use crate::error::{KafkaError, Result};
 use crate::records::{BATCH_OVERHEAD, BatchRecord, Header, record_size_bound};
 use batch::{Accumulator, TopicPartition};
+pub use delivery::DeliveryFuture;
 
 /// How many acknowledgements the leader waits for before answering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -275,24 +275,12 @@ pub struct RecordMetadata {
     pub timestamp: i64,
 }
 
-/// Resolves to a record's [`RecordMetadata`], or why it was not delivered.
-#[derive(Debug)]
-#[must_use = "the delivery result tells whether the record was stored"]
-pub struct DeliveryFuture {
-    rx: oneshot::Receiver<Result<RecordMetadata>>,
-}
-
-impl Future for DeliveryFuture {
-    type Output = Result<RecordMetadata>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx).poll(cx).map(|r| {
-            r.unwrap_or_else(|_| {
-                Err(KafkaError::Closed(
-                    "the producer stopped before delivering the record".into(),
-                ))
-            })
-        })
-    }
+/// What [`Producer::try_enqueue`] did with a record.
+enum Enqueued {
+    /// Queued (with its delivery future if tracked).
+    Queued(Option<DeliveryFuture>),
+    /// Not queued: metadata or buffer space must be waited for.
+    NotYet(ProducerRecord),
 }
 
 /// State shared by the handles and the sender task.
@@ -386,9 +374,9 @@ impl Producer {
     /// metadata and for buffer space; the returned future resolves when the
     /// broker has acknowledged the record (or it failed).
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
-        let (tx, rx) = oneshot::channel();
-        self.enqueue(record, Some(tx)).await?;
-        Ok(DeliveryFuture { rx })
+        self.enqueue(record, true)
+            .await?
+            .ok_or_else(|| KafkaError::Closed("no delivery future for a tracked send".into()))
     }
 
     /// Queues a record as [`send`](Producer::send) does, without a delivery
@@ -397,7 +385,7 @@ impl Producer {
     /// [`failed_records`](Producer::failed_records) (a future per record
     /// costs an allocation and a wake-up).
     pub async fn send_untracked(&self, record: ProducerRecord) -> Result<()> {
-        self.enqueue(record, None).await
+        self.enqueue(record, false).await.map(drop)
     }
 
     /// Records whose delivery failed since the producer started.
@@ -426,16 +414,21 @@ impl Producer {
     /// buffer has room); otherwise gives the record back, for
     /// `send_untracked`. Spares the caller a future when it can.
     pub fn try_send_untracked(&self, record: ProducerRecord) -> Result<Option<ProducerRecord>> {
-        Ok(self.try_enqueue(record, None)?.map(|(r, _)| r))
+        Ok(match self.try_enqueue(record, false)? {
+            Enqueued::Queued(_) => None,
+            Enqueued::NotYet(r) => Some(r),
+        })
     }
 
+    /// Queues `record`, waiting if needed; its delivery future if `tracked`.
     async fn enqueue(
         &self,
         record: ProducerRecord,
-        delivery: Option<batch::Delivery>,
-    ) -> Result<()> {
-        let Some((record, delivery)) = self.try_enqueue(record, delivery)? else {
-            return Ok(());
+        tracked: bool,
+    ) -> Result<Option<DeliveryFuture>> {
+        let record = match self.try_enqueue(record, tracked)? {
+            Enqueued::Queued(f) => return Ok(f),
+            Enqueued::NotYet(r) => r,
         };
         // Waits (up to max_block) for the topic's metadata and buffer space.
         let s = &self.handle.shared;
@@ -468,29 +461,24 @@ impl Producer {
                     .map_err(|_| KafkaError::Closed("the producer is closed".into()))?
             }
         };
-        self.append(record, delivery, topic_meta, size, permit)
+        self.append(record, tracked, topic_meta, size, permit)
     }
 
     /// Queues `record` now if nothing needs waiting for; gives it back
     /// otherwise.
-    #[allow(clippy::type_complexity)]
-    fn try_enqueue(
-        &self,
-        record: ProducerRecord,
-        delivery: Option<batch::Delivery>,
-    ) -> Result<Option<(ProducerRecord, Option<batch::Delivery>)>> {
+    fn try_enqueue(&self, record: ProducerRecord, tracked: bool) -> Result<Enqueued> {
         let s = &self.handle.shared;
         let size = self.admissible_size(&record)?;
         let snap = s.cluster.metadata().0;
         let Some(topic_meta) = snap.topic(&record.topic).filter(|t| t.is_usable()) else {
-            return Ok(Some((record, delivery)));
+            return Ok(Enqueued::NotYet(record));
         };
         let permits = u32::try_from(size).unwrap_or(u32::MAX);
         let Ok(permit) = Arc::clone(&s.memory).try_acquire_many_owned(permits) else {
-            return Ok(Some((record, delivery)));
+            return Ok(Enqueued::NotYet(record));
         };
-        self.append(record, delivery, topic_meta, size, permit)?;
-        Ok(None)
+        self.append(record, tracked, topic_meta, size, permit)
+            .map(Enqueued::Queued)
     }
 
     /// The record's buffer size bound, if the producer is open and the
@@ -515,11 +503,11 @@ impl Producer {
     fn append(
         &self,
         record: ProducerRecord,
-        delivery: Option<batch::Delivery>,
+        tracked: bool,
         topic_meta: &crate::metadata::TopicMetadata,
         size: usize,
         permit: tokio::sync::OwnedSemaphorePermit,
-    ) -> Result<()> {
+    ) -> Result<Option<DeliveryFuture>> {
         let s = &self.handle.shared;
         let cfg = &s.config;
         let n = topic_meta.partitions.len();
@@ -542,7 +530,7 @@ impl Producer {
             headers: record.headers,
             timestamp: record.timestamp.unwrap_or_else(now_ms),
         };
-        let wake = {
+        let (wake, delivery) = {
             let mut acc = s.lock();
             if acc.closing {
                 return Err(KafkaError::Closed("the producer is closed".into()));
@@ -563,12 +551,12 @@ impl Producer {
                 }
             };
             let tp = TopicPartition { topic, partition };
-            acc.append(tp, rec, delivery, permit, cfg.batch_size, Instant::now)
+            acc.append(tp, rec, tracked, permit, cfg.batch_size, Instant::now)
         };
         if wake {
             s.wake.notify_one();
         }
-        Ok(())
+        Ok(delivery)
     }
 
     /// Sends everything queued now, without waiting for `linger`, and waits
