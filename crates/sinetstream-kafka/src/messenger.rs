@@ -105,6 +105,14 @@ impl Drop for Registration {
     }
 }
 
+/// A request whose waiter is registered: its frame (unless already queued)
+/// and where its response will come.
+struct Pending {
+    unsent: Option<WriteJob>,
+    rx: oneshot::Receiver<Result<Bytes>>,
+    registration: Registration,
+}
+
 struct WriteJob {
     frame: Bytes,
     /// Told once the frame has been flushed to the socket.
@@ -373,34 +381,8 @@ impl Messenger {
     /// Sends a request and returns the response frame (correlation id and
     /// header included).
     async fn request_raw<A: Api>(&self, req: &A, version: i16, timeout: Duration) -> Result<Bytes> {
-        let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed);
-        let frame = self.encode(req, version, correlation_id)?;
-        let (tx, rx) = oneshot::channel();
-        match &mut *self.shared.lock() {
-            State::Active(map) => {
-                map.insert(correlation_id, tx);
-            }
-            State::Poisoned(e) => return Err(e.clone()),
-        }
-        let mut registration = Registration {
-            shared: Arc::clone(&self.shared),
-            correlation_id,
-            armed: true,
-        };
-        let work = async {
-            self.frames
-                .send(WriteJob {
-                    frame,
-                    written: None,
-                })
-                .await
-                .map_err(|_| self.dead_error())?;
-            rx.await.map_err(|_| self.dead_error())?
-        };
-        let res = self.with_timeout(A::KEY, timeout, work).await;
-        registration.armed = false;
-        drop(registration);
-        res
+        let pending = self.register(req, version)?;
+        self.response(A::KEY, timeout, pending).await
     }
 
     /// Queues `req` now, without waiting, and returns the future of its
@@ -422,6 +404,24 @@ impl Messenger {
         A::Response: Send + 'static,
     {
         let version = self.version_for(A::KEY)?;
+        let mut pending = self.register(req, version)?;
+        if let Some(job) = pending.unsent.take() {
+            match self.frames.try_send(job) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(job)) => pending.unsent = Some(job),
+                Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.dead_error()),
+            }
+        }
+        let this = Arc::clone(self);
+        Ok(async move {
+            let raw = this.response(A::KEY, this.request_timeout, pending).await?;
+            decode_response::<A>(raw, version, this.addr())
+        })
+    }
+
+    /// Encodes `req` and registers its waiter: armed from here, so a request
+    /// dropped at any later point unregisters.
+    fn register<A: Api>(&self, req: &A, version: i16) -> Result<Pending> {
         let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed);
         let frame = self.encode(req, version, correlation_id)?;
         let (tx, rx) = oneshot::channel();
@@ -431,34 +431,36 @@ impl Messenger {
             }
             State::Poisoned(e) => return Err(e.clone()),
         }
-        // Armed from here: a future dropped unpolled unregisters too.
-        let mut registration = Registration {
-            shared: Arc::clone(&self.shared),
-            correlation_id,
-            armed: true,
-        };
-        let job = WriteJob {
-            frame,
-            written: None,
-        };
-        let unsent = match self.frames.try_send(job) {
-            Ok(()) => None,
-            Err(mpsc::error::TrySendError::Full(job)) => Some(job),
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.dead_error()),
-        };
-        let this = Arc::clone(self);
-        Ok(async move {
-            let work = async {
-                if let Some(job) = unsent {
-                    this.frames.send(job).await.map_err(|_| this.dead_error())?;
-                }
-                rx.await.map_err(|_| this.dead_error())?
-            };
-            let res = this.with_timeout(A::KEY, this.request_timeout, work).await;
-            registration.armed = false;
-            drop(registration);
-            decode_response::<A>(res?, version, this.addr())
+        Ok(Pending {
+            unsent: Some(WriteJob {
+                frame,
+                written: None,
+            }),
+            rx,
+            registration: Registration {
+                shared: Arc::clone(&self.shared),
+                correlation_id,
+                armed: true,
+            },
         })
+    }
+
+    /// Queues the frame if it still is to be, then waits for the response.
+    async fn response(&self, key: ApiKey, timeout: Duration, pending: Pending) -> Result<Bytes> {
+        let Pending {
+            unsent,
+            rx,
+            mut registration,
+        } = pending;
+        let work = async {
+            if let Some(job) = unsent {
+                self.frames.send(job).await.map_err(|_| self.dead_error())?;
+            }
+            rx.await.map_err(|_| self.dead_error())?
+        };
+        let res = self.with_timeout(key, timeout, work).await;
+        registration.armed = false;
+        res
     }
 
     async fn with_timeout<T>(

@@ -23,6 +23,18 @@ fn crypto(entries: &[(&str, Value)]) -> Value {
     Value::Map(map(entries))
 }
 
+/// The `crypto` entry for AES-GCM with `password`.
+fn gcm(password: &str) -> (&'static str, Value) {
+    (
+        "crypto",
+        crypto(&[
+            ("algorithm", "AES".into()),
+            ("mode", "GCM".into()),
+            ("password", password.into()),
+        ]),
+    )
+}
+
 #[test]
 fn default_is_plain_v3() {
     let c = codec(&[]);
@@ -64,17 +76,7 @@ fn user_data_only_is_the_bare_payload() {
 #[test]
 fn key_version_must_match_encryption_setting() {
     let plain = codec(&[]);
-    let enc = codec(&[
-        ("data_encryption", true.into()),
-        (
-            "crypto",
-            crypto(&[
-                ("algorithm", "AES".into()),
-                ("mode", "GCM".into()),
-                ("password", "p".into()),
-            ]),
-        ),
-    ]);
+    let enc = codec(&[("data_encryption", true.into()), gcm("p")]);
     let we = enc.encode(b"secret", 1).expect("encode");
     assert_eq!(&we[..6], &[0xDF, 3, 0, 0, 0, 1]);
     assert_eq!(enc.decode(&we).expect("decode").payload, &b"secret"[..]);
@@ -88,14 +90,7 @@ fn key_version_must_match_encryption_setting() {
     let enc2 = codec(&[
         ("message_format", 2.into()),
         ("data_encryption", true.into()),
-        (
-            "crypto",
-            crypto(&[
-                ("algorithm", "AES".into()),
-                ("mode", "GCM".into()),
-                ("password", "p".into()),
-            ]),
-        ),
+        gcm("p"),
     ]);
     let w2 = enc2.encode(b"old", 1).expect("encode");
     assert_eq!(enc.decode(&w2).expect("decode").payload, &b"old"[..]);
@@ -268,18 +263,7 @@ fn config_errors_name_the_key_and_hide_secrets() {
 
 #[test]
 fn debug_never_shows_secrets() {
-    let c = cfg(&[
-        ("data_encryption", true.into()),
-        (
-            "crypto",
-            crypto(&[
-                ("algorithm", "AES".into()),
-                ("mode", "GCM".into()),
-                ("password", "hunter2".into()),
-            ]),
-        ),
-    ])
-    .expect("config");
+    let c = cfg(&[("data_encryption", true.into()), gcm("hunter2")]).expect("config");
     let codec = Codec::new(&c).expect("codec");
     codec.encode(b"x", 0).expect("encode");
     let s = format!("{c:?} {codec:?} {c:#?}");
@@ -336,17 +320,7 @@ fn measured_sizes() {
 fn shared_decode_slices_plain_payloads_and_matches_decode() {
     let plain = codec(&[]);
     let compressed = codec(&[("data_compression", true.into())]);
-    let encrypted = codec(&[
-        ("data_encryption", true.into()),
-        (
-            "crypto",
-            crypto(&[
-                ("algorithm", "AES".into()),
-                ("mode", "GCM".into()),
-                ("password", "pw".into()),
-            ]),
-        ),
-    ]);
+    let encrypted = codec(&[("data_encryption", true.into()), gcm("pw")]);
     let user_only = codec(&[("user_data_only", true.into())]);
     for (name, c) in [
         ("plain", &plain),
