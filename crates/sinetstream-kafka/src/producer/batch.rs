@@ -43,7 +43,7 @@ pub(crate) struct Batch {
     /// while every record was sent untracked (failures still count in the
     /// accumulator).
     pub(crate) outcome: Option<Completer>,
-    /// Upper bound of the encoded size.
+    /// Encoded size: the batch overhead plus each record's exact bytes.
     pub(crate) size: usize,
     /// Buffer memory held until the batch completes.
     pub(crate) permit: Option<OwnedSemaphorePermit>,
