@@ -138,12 +138,20 @@ pub mod fuzzing {
 
     /// Decodes `data` as the consumer-group protocol bytes other members
     /// send through JoinGroup (a subscription) and SyncGroup (an
-    /// assignment). Returns the topic count and assigned partition count
-    /// when decoding succeeded.
+    /// assignment), and as sticky assignor user data. Returns the topic
+    /// count and assigned partition count when decoding succeeded.
     pub fn decode_group_protocol(data: &[u8]) -> (Option<usize>, Option<usize>) {
-        use crate::consumer::assignor::{decode_assignment, decode_subscription};
+        use crate::consumer::assignor::{
+            Assignor, decode_assignment, decode_sticky_user_data, decode_subscription,
+        };
+        let _ = decode_sticky_user_data(data);
         (
-            decode_subscription(data).ok().map(|t| t.len()),
+            decode_subscription(data).ok().map(|s| {
+                // Interpreting it the sticky ways must not fail either.
+                let _ = s.for_assignor(Assignor::Sticky);
+                let _ = s.for_assignor(Assignor::CooperativeSticky);
+                s.topics.len()
+            }),
             decode_assignment(data)
                 .ok()
                 .map(|a| a.values().map(Vec::len).sum()),

@@ -1,7 +1,8 @@
 //! The consumer against the genuine Kafka broker of `tests/brokers/kafka.sh`:
 //! reading without a group (every codec), groups (resume after reopen,
-//! two members splitting a topic, takeover when one leaves), seeks, and
-//! every listener. Test data comes from this crate's producer.
+//! two members splitting a topic, takeover when one leaves, with the eager
+//! and cooperative protocols, next to Java members), seeks, and every
+//! listener. Test data comes from this crate's producer.
 
 mod common;
 
@@ -11,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use common::{Listener, unique_topic};
 use sinetstream_kafka::{
-    Client, ClientConfig, Compression, Consumer, ConsumerConfig, ConsumerRecord, ErrorCode,
-    OffsetReset, Producer, ProducerConfig, ProducerRecord, SaslMechanism, TopicPartition,
+    Assignor, Client, ClientConfig, Compression, Consumer, ConsumerConfig, ConsumerRecord,
+    ErrorCode, OffsetReset, Producer, ProducerConfig, ProducerRecord, SaslMechanism,
+    TopicPartition,
 };
 
 /// Produces `values` to `topic` (partition = index % parts when `parts`
@@ -280,19 +282,36 @@ type Log = Arc<Mutex<Vec<(String, ConsumerRecord)>>>;
 /// record under `name` and publishing its assignment.
 fn run_member(
     name: &str,
+    c: Consumer,
+    log: Log,
+    assignment: Arc<Mutex<HashMap<String, Vec<TopicPartition>>>>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<Consumer> {
+    run_member_watched(name, c, log, assignment, stop, None)
+}
+
+/// [`run_member`], also noting the assignment size after every poll in
+/// `history` when it changed.
+fn run_member_watched(
+    name: &str,
     mut c: Consumer,
     log: Log,
     assignment: Arc<Mutex<HashMap<String, Vec<TopicPartition>>>>,
     stop: tokio::sync::watch::Receiver<bool>,
+    history: Option<Arc<Mutex<Vec<usize>>>>,
 ) -> tokio::task::JoinHandle<Consumer> {
     let name = name.to_owned();
     tokio::spawn(async move {
         while !*stop.borrow() {
             let r = c.poll(Duration::from_millis(200)).await.expect("poll");
-            assignment
-                .lock()
-                .expect("lock")
-                .insert(name.clone(), c.assignment());
+            let now = c.assignment();
+            if let Some(h) = &history {
+                let mut h = h.lock().expect("lock");
+                if h.last() != Some(&now.len()) {
+                    h.push(now.len());
+                }
+            }
+            assignment.lock().expect("lock").insert(name.clone(), now);
             if let Some(r) = r {
                 log.lock().expect("lock").push((name.clone(), r));
             }
@@ -334,6 +353,25 @@ async fn produce_and_see(topic: &str, prefix: &str, log: &Log, total: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_members_split_and_one_takes_over() {
+    split_and_take_over(Assignor::Range).await;
+}
+
+/// The same with the incremental protocol, b joining once a owns all:
+/// a keeps consuming through the rebalance (it never owns nothing) and
+/// gives up only the two partitions b gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooperative_members_split_and_one_takes_over() {
+    split_and_take_over(Assignor::CooperativeSticky).await;
+}
+
+/// And with the eager `sticky` assignor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sticky_members_split_and_one_takes_over() {
+    split_and_take_over(Assignor::Sticky).await;
+}
+
+async fn split_and_take_over(assignor: Assignor) {
+    let cooperative = assignor == Assignor::CooperativeSticky;
     let topic = unique_topic("consume-split");
     create(&topic, 4).await;
     let group = unique_topic("group-split");
@@ -349,15 +387,35 @@ async fn two_members_split_and_one_takes_over() {
     let assignment: Arc<Mutex<HashMap<String, Vec<TopicPartition>>>> = Arc::default();
     let (stop_a, rx_a) = tokio::sync::watch::channel(false);
     let (stop_b, rx_b) = tokio::sync::watch::channel(false);
-    let mut ca = Consumer::connect(group_config(Listener::Plaintext.config(), &group))
-        .await
-        .expect("connect a");
+    let config = || ConsumerConfig {
+        partition_assignment_strategy: vec![assignor],
+        ..group_config(Listener::Plaintext.config(), &group)
+    };
+    let mut ca = Consumer::connect(config()).await.expect("connect a");
     ca.subscribe([topic.clone()]).expect("subscribe");
-    let mut cb = Consumer::connect(group_config(Listener::Plaintext.config(), &group))
-        .await
-        .expect("connect b");
+    let mut cb = Consumer::connect(config()).await.expect("connect b");
     cb.subscribe([topic.clone()]).expect("subscribe");
-    let a = run_member("a", ca, Arc::clone(&log), Arc::clone(&assignment), rx_a);
+    let history: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let a = run_member_watched(
+        "a",
+        ca,
+        Arc::clone(&log),
+        Arc::clone(&assignment),
+        rx_a,
+        Some(Arc::clone(&history)),
+    );
+    let mut a_alone = Vec::new();
+    if cooperative {
+        wait_for("a owns all 4", Duration::from_secs(60), || {
+            assignment
+                .lock()
+                .expect("lock")
+                .get("a")
+                .is_some_and(|v| v.len() == 4)
+        })
+        .await;
+        a_alone = assignment.lock().expect("lock")["a"].clone();
+    }
     let b = run_member("b", cb, Arc::clone(&log), Arc::clone(&assignment), rx_b);
 
     let split = wait_for("a 2/2 split", Duration::from_secs(60), || {
@@ -374,6 +432,15 @@ async fn two_members_split_and_one_takes_over() {
         let a = assignment.lock().expect("lock");
         let all: BTreeSet<&TopicPartition> = a.values().flatten().collect();
         assert_eq!(all.len(), 4, "disjoint assignment: {a:?}");
+        if cooperative {
+            assert!(a["a"].iter().all(|tp| a_alone.contains(tp)));
+            let h = history.lock().expect("lock");
+            let first = h.iter().position(|n| *n == 4).expect("a owned 4");
+            assert!(
+                h[first..].iter().all(|n| *n >= 2),
+                "a gave up more than it had to: {h:?}"
+            );
+        }
     }
     produce_and_see(&topic, "b", &log, 80).await;
 
@@ -670,6 +737,25 @@ async fn member_that_stops_polling_leaves_and_rejoins() {
 /// assignment (or we theirs, whoever leads) and the partitions split 1/1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shares_a_group_with_the_java_consumer() {
+    // The Java default, [range, cooperative-sticky], runs eager range
+    // with our member.
+    share_with_java(Assignor::Range, None).await;
+}
+
+/// Java's `CooperativeStickyAssignor` and ours in one group: our leader
+/// reads the Java member's subscription (version 3, owned partitions),
+/// the Java member reads our assignment, and both take part in the
+/// follow-up rebalance that hands over the revoked partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shares_a_cooperative_group_with_the_java_consumer() {
+    share_with_java(
+        Assignor::CooperativeSticky,
+        Some("org.apache.kafka.clients.consumer.CooperativeStickyAssignor"),
+    )
+    .await;
+}
+
+async fn share_with_java(assignor: Assignor, java_assignor: Option<&str>) {
     let topic = unique_topic("consume-java");
     create(&topic, 2).await;
     let group = unique_topic("group-java");
@@ -684,11 +770,17 @@ async fn shares_a_group_with_the_java_consumer() {
     let log: Log = Arc::default();
     let assignment: Arc<Mutex<HashMap<String, Vec<TopicPartition>>>> = Arc::default();
     let (stop, rx) = tokio::sync::watch::channel(false);
-    let mut c = Consumer::connect(group_config(Listener::Plaintext.config(), &group))
-        .await
-        .expect("connect");
+    let mut c = Consumer::connect(ConsumerConfig {
+        partition_assignment_strategy: vec![assignor],
+        ..group_config(Listener::Plaintext.config(), &group)
+    })
+    .await
+    .expect("connect");
     c.subscribe([topic.clone()]).expect("subscribe");
     let ours = run_member("rust", c, Arc::clone(&log), Arc::clone(&assignment), rx);
+    let strategy = java_assignor.map_or("client.id=java-member".to_owned(), |a| {
+        format!("partition.assignment.strategy={a}")
+    });
     wait_for("our member owns both", Duration::from_secs(60), || {
         assignment
             .lock()
@@ -716,6 +808,8 @@ async fn shares_a_group_with_the_java_consumer() {
                     "group.protocol=classic",
                     "--consumer-property",
                     "auto.offset.reset=earliest",
+                    "--consumer-property",
+                    &strategy,
                     // Generous: on a loaded 2-core machine the JVM can take many seconds
                     // between joining and its first fetch.
                     "--timeout-ms",

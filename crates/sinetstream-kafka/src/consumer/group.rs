@@ -48,6 +48,26 @@ pub(crate) struct GroupSettings {
     pub(crate) assignors: Vec<Assignor>,
 }
 
+impl GroupSettings {
+    /// The incremental protocol is used when every assignor offered
+    /// supports it (Java's rule): with an eager one among them, the group
+    /// could pick it, and eager members give up everything on a rebalance.
+    pub(crate) fn cooperative(&self) -> bool {
+        !self.assignors.is_empty() && self.assignors.iter().all(|a| a.is_cooperative())
+    }
+}
+
+/// The outcome of [`Group::join`].
+#[derive(Debug)]
+pub(crate) struct Joined {
+    /// This member's partitions: topic → partitions.
+    pub(crate) assignment: BTreeMap<String, Vec<i32>>,
+    /// The group forgot this member during the join, so the partitions it
+    /// owned may be someone else's already: they are gone, not revoked
+    /// (nothing may be committed for them).
+    pub(crate) lost: bool,
+}
+
 #[derive(Debug)]
 struct Membership {
     member_id: String,
@@ -184,6 +204,13 @@ impl Group {
         self.wake.notify_one();
     }
 
+    /// The coordinator no longer knows this member: join as a new one.
+    fn forget_member(&self) {
+        let mut st = self.lock();
+        st.member_id.clear();
+        st.generation = -1;
+    }
+
     async fn reset_coordinator(&self) {
         if let Some(c) = self.coordinator.lock().await.take() {
             c.poison(KafkaError::connection(c.addr(), "coordinator moved"));
@@ -309,15 +336,22 @@ impl Group {
         }))
     }
 
-    /// Joins (or rejoins) the group and returns this member's assignment:
-    /// topic → partitions. Retriable errors are retried; the protocol's
-    /// member-id dance (MEMBER_ID_REQUIRED, UNKNOWN_MEMBER_ID) is handled.
+    /// Joins (or rejoins) the group and returns this member's assignment.
+    /// Retriable errors are retried; the protocol's member-id dance
+    /// (MEMBER_ID_REQUIRED, UNKNOWN_MEMBER_ID) is handled.
+    ///
+    /// `owned`: the partitions this member had (the sticky assignors keep
+    /// them in place where they can). They count only while the member
+    /// keeps its id and generation; once the group has forgotten the
+    /// member they are reported as lost, since others may hold them now.
     pub(crate) async fn join(
         &self,
         topics: &BTreeSet<String>,
-    ) -> Result<BTreeMap<String, Vec<i32>>> {
+        mut owned: BTreeMap<String, Vec<i32>>,
+    ) -> Result<Joined> {
         let mut backoff = self.backoff();
         let gid = &self.settings.group_id;
+        let mut lost = false;
         loop {
             if let Some(e) = self.take_fatal() {
                 return Err(e);
@@ -330,8 +364,14 @@ impl Group {
                 }
                 Err(e) => return Err(e),
             };
-            let member_id = self.lock().member_id.clone();
-            let metadata = assignor::encode_subscription(topics);
+            let (member_id, owned_generation) = {
+                let st = self.lock();
+                (st.member_id.clone(), st.generation)
+            };
+            if owned_generation < 0 && owned.values().any(|ps| !ps.is_empty()) {
+                lost = true;
+                owned.clear();
+            }
             let mut req = JoinGroupRequest::default()
                 .with_group_id(group_id(gid))
                 .with_session_timeout_ms(millis(self.settings.session_timeout))
@@ -345,7 +385,12 @@ impl Group {
                         .map(|a| {
                             JoinGroupRequestProtocol::default()
                                 .with_name(StrBytes::from_static_str(a.name()))
-                                .with_metadata(metadata.clone())
+                                .with_metadata(assignor::encode_subscription(
+                                    *a,
+                                    topics,
+                                    &owned,
+                                    owned_generation,
+                                ))
                         })
                         .collect(),
                 );
@@ -368,7 +413,7 @@ impl Group {
                     continue;
                 }
                 Some(ErrorCode::UnknownMemberId) => {
-                    self.lock().member_id.clear();
+                    self.forget_member();
                     continue;
                 }
                 Some(c) if coordinator_moved(c) => {
@@ -434,7 +479,7 @@ impl Group {
                 None => {}
                 Some(ErrorCode::RebalanceInProgress | ErrorCode::IllegalGeneration) => continue,
                 Some(ErrorCode::UnknownMemberId) => {
-                    self.lock().member_id.clear();
+                    self.forget_member();
                     continue;
                 }
                 Some(c) if coordinator_moved(c) => {
@@ -459,7 +504,7 @@ impl Group {
                 st.led_counts = led_counts;
             }
             tracing::info!(group = %gid, generation, member = %member_id, ?assignment, "joined the group");
-            return Ok(assignment);
+            return Ok(Joined { assignment, lost });
         }
     }
 
@@ -510,14 +555,14 @@ impl Group {
         let mut members = BTreeMap::new();
         let mut all_topics = BTreeSet::new();
         for m in &resp.members {
-            let topics = assignor::decode_subscription(&m.metadata).map_err(|e| {
+            let sub = assignor::decode_subscription(&m.metadata).map_err(|e| {
                 KafkaError::protocol(
                     "coordinator",
                     format!("member {}: {e}", m.member_id.as_str()),
                 )
             })?;
-            all_topics.extend(topics.iter().cloned());
-            members.insert(m.member_id.as_str().to_owned(), topics);
+            all_topics.extend(sub.topics.iter().cloned());
+            members.insert(m.member_id.as_str().to_owned(), sub.for_assignor(assignor));
         }
         let deadline = Instant::now()
             + self

@@ -11,6 +11,7 @@
 pub(crate) mod assignor;
 mod fetcher;
 mod group;
+mod sticky;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use tokio::time::Instant;
 
 pub use assignor::Assignor;
 use fetcher::{End, FetchLimits};
-use group::{Group, GroupSettings};
+use group::{Group, GroupSettings, Joined};
 
 use crate::cluster::Cluster;
 use crate::config::ClientConfig;
@@ -298,9 +299,6 @@ impl PartState {
     }
 }
 
-/// A member's partitions: topic → partition indexes.
-type Assignment = BTreeMap<String, Vec<i32>>;
-
 /// What a fetch task reports.
 struct FetchOutcome {
     broker: i32,
@@ -338,7 +336,7 @@ pub struct Consumer {
     /// A join in progress. A task, so that a `poll` timing out in the
     /// middle of a rebalance does not restart the join: the next `recv`
     /// waits for the same one.
-    joining: Option<JoinHandle<Result<Assignment>>>,
+    joining: Option<JoinHandle<Result<Joined>>>,
     subscription: BTreeSet<String>,
     parts: BTreeMap<TopicPartition, PartState>,
     buffer: VecDeque<ConsumerRecord>,
@@ -576,7 +574,13 @@ impl Consumer {
                 }
             }
             if self.must_join() {
-                self.rejoin().await?;
+                if self.joins_in_background() {
+                    // Cooperative: the partitions kept are consumed while
+                    // the group rebalances.
+                    self.start_join().await;
+                } else {
+                    self.rejoin().await?;
+                }
             }
             self.maybe_auto_commit().await;
             if let Some(r) = self.take_buffered() {
@@ -601,10 +605,21 @@ impl Consumer {
                     None => std::future::pending().await,
                 }
             };
+            let joining = &mut self.joining;
+            let joined = async {
+                match joining {
+                    Some(h) => h.await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 Some(outcome) = self.fetches.next(), if !self.fetches.is_empty() => {
                     self.busy_brokers.remove(&outcome.broker);
                     self.handle_fetch(outcome)?;
+                }
+                done = joined => {
+                    self.joining = None;
+                    self.finish_join(done).await?;
                 }
                 _ = rejoin => {}
                 _ = tokio::time::sleep(wait) => {}
@@ -625,8 +640,16 @@ impl Consumer {
             Some(g) => g.poll_check()?,
             None => false,
         };
-        if !self.subscription.is_empty() && (rejoin_due || self.joining.is_some()) {
-            return Ok(None);
+        if !self.subscription.is_empty() {
+            // A cooperative join running in the background does not stop
+            // delivery; `recv` starts it, and takes its result once done.
+            let recv_due = match &self.joining {
+                None => rejoin_due,
+                Some(h) => h.is_finished() || !self.joins_in_background(),
+            };
+            if recv_due {
+                return Ok(None);
+            }
         }
         if self.config.enable_auto_commit
             && self.group.is_some()
@@ -665,25 +688,13 @@ impl Consumer {
         Some(r)
     }
 
-    /// Revokes the current assignment (committing what was delivered, if
-    /// auto commit is on), then joins the group and takes the new one.
+    /// Joins the group and takes the new assignment. Partitions given up
+    /// are committed first (what was delivered, if auto commit is on):
+    /// with the eager protocol all of them before the join; with the
+    /// cooperative one, after it, only those that move to another member,
+    /// and a second join then lets the group hand them over.
     async fn rejoin(&mut self) -> Result<()> {
-        let Some(group) = self.group.clone() else {
-            return Ok(());
-        };
-        if self.joining.is_none() {
-            if !self.parts.is_empty() {
-                if self.config.enable_auto_commit {
-                    if let Err(e) = self.commit().await {
-                        tracing::warn!(error = %e, "commit of revoked partitions failed");
-                    }
-                }
-                tracing::debug!(partitions = self.parts.len(), "partitions revoked");
-                self.set_assignment(BTreeSet::new());
-            }
-            let topics = self.subscription.clone();
-            self.joining = Some(tokio::spawn(async move { group.join(&topics).await }));
-        }
+        self.start_join().await;
         let Some(join) = self.joining.as_mut() else {
             return Ok(());
         };
@@ -691,24 +702,104 @@ impl Consumer {
         // on in its task.
         let done = join.await;
         self.joining = None;
-        let assigned = match done {
+        self.finish_join(done).await
+    }
+
+    /// Whether the group is cooperative and this consumer has partitions
+    /// to go on with while a join runs in the background.
+    fn joins_in_background(&self) -> bool {
+        !self.parts.is_empty()
+            && self
+                .group
+                .as_ref()
+                .is_some_and(|g| g.settings.cooperative())
+    }
+
+    /// Starts the join task unless it runs already (see [`Self::rejoin`]).
+    async fn start_join(&mut self) {
+        let Some(group) = self.group.clone() else {
+            return;
+        };
+        let cooperative = group.settings.cooperative();
+        if self.joining.is_none() {
+            let mut owned: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+            for tp in self.parts.keys() {
+                owned
+                    .entry(tp.topic.clone())
+                    .or_default()
+                    .push(tp.partition);
+            }
+            if !cooperative && !self.parts.is_empty() {
+                self.commit_revoked().await;
+                tracing::debug!(partitions = self.parts.len(), "partitions revoked");
+                self.set_assignment(BTreeSet::new());
+            }
+            let topics = self.subscription.clone();
+            self.joining = Some(tokio::spawn(
+                async move { group.join(&topics, owned).await },
+            ));
+        }
+    }
+
+    /// Takes the assignment the join task brought.
+    async fn finish_join(
+        &mut self,
+        done: std::result::Result<Result<Joined>, tokio::task::JoinError>,
+    ) -> Result<()> {
+        let cooperative = self
+            .group
+            .as_ref()
+            .is_some_and(|g| g.settings.cooperative());
+        let joined = match done {
             Ok(r) => r?,
             Err(e) => return Err(KafkaError::Closed(format!("group join task ended: {e}"))),
         };
-        let parts = assigned
+        let parts: BTreeSet<TopicPartition> = joined
+            .assignment
             .into_iter()
             .flat_map(|(t, ps)| {
                 ps.into_iter()
                     .map(move |p| TopicPartition::new(t.clone(), p))
             })
             .collect();
+        let revoked = self.parts.keys().filter(|tp| !parts.contains(tp)).count();
+        if revoked > 0 {
+            if joined.lost {
+                tracing::info!(
+                    partitions = revoked,
+                    "partitions lost: the group forgot this member"
+                );
+            } else {
+                self.commit_revoked().await;
+                tracing::debug!(partitions = revoked, "partitions revoked");
+            }
+            if cooperative {
+                // The leader held these back until we gave them up.
+                if let Some(g) = &self.group {
+                    g.mark_rejoin();
+                }
+            }
+        }
         self.set_assignment(parts);
         self.next_auto_commit = Instant::now() + self.config.auto_commit_interval;
         Ok(())
     }
 
+    /// Commits before partitions are given up (auto commit only: with
+    /// manual commits the application decides).
+    async fn commit_revoked(&mut self) {
+        if self.config.enable_auto_commit {
+            if let Err(e) = self.commit().await {
+                tracing::warn!(error = %e, "commit of revoked partitions failed");
+            }
+        }
+    }
+
     async fn maybe_auto_commit(&mut self) {
+        // Not during a join: the coordinator would refuse the commit (a
+        // rebalance is in progress), and one follows the join anyway.
         if !self.config.enable_auto_commit
+            || self.joining.is_some()
             || self.group.is_none()
             || Instant::now() < self.next_auto_commit
         {

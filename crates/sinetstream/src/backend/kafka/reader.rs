@@ -110,7 +110,7 @@ fn assignors(v: &Value, service: &str) -> Result<Vec<Assignor>> {
                 .or_else(|| Assignor::from_name(n))
                 .ok_or_else(|| {
                     Error::InvalidArgument(format!(
-                        "service {service:?}: partition assignment strategy {n:?} is not supported (range, roundrobin)"
+                        "service {service:?}: partition assignment strategy {n:?} is not supported (range, roundrobin, sticky, cooperative-sticky)"
                     ))
                 })
         })
@@ -446,12 +446,22 @@ mod tests {
             "range",
             "RoundRobinPartitionAssignor",
             "org.apache.kafka.clients.consumer.RangeAssignor",
+            "org.apache.kafka.clients.consumer.CooperativeStickyAssignor",
+            "StickyPartitionAssignor",
+            "cooperative-sticky",
         ]);
         assert_eq!(
             assignors(&v, "s").expect("ok"),
-            vec![Assignor::Range, Assignor::RoundRobin, Assignor::Range]
+            vec![
+                Assignor::Range,
+                Assignor::RoundRobin,
+                Assignor::Range,
+                Assignor::CooperativeSticky,
+                Assignor::Sticky,
+                Assignor::CooperativeSticky
+            ]
         );
-        assert!(assignors(&Value::from("sticky"), "s").is_err());
+        assert!(assignors(&Value::from("uniform"), "s").is_err());
     }
 
     #[test]
