@@ -11,7 +11,8 @@
 #            get-offsets metadata-quorum configs api-versions storage (right class per version)
 #
 #   single   one node; listeners PLAINTEXT, SSL, MTLS (SSL + client auth required),
-#            SASL_PLAINTEXT and SASL_SSL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), CONTROLLER
+#            SASL_PLAINTEXT and SASL_SSL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), SASL_REAUTH
+#            (SASL_PLAINTEXT whose sessions last REAUTH_MS, for KIP-368), CONTROLLER
 #   cluster  three nodes, PLAINTEXT only, replication factor 3, min.insync.replicas 2
 #
 # `start` prints the env (KEY=value lines, also kept in RUNDIR/env) on stdout; progress goes to
@@ -60,7 +61,10 @@ SASL_USER=sinet
 SASL_PASSWORD=sinet-pass
 SASL_USER2=alice
 SASL_PASSWORD2=alice-pass
-SINGLE_PORTS=(PLAINTEXT SSL MTLS SASL_PLAINTEXT SASL_SSL CONTROLLER)
+SINGLE_PORTS=(PLAINTEXT SSL MTLS SASL_PLAINTEXT SASL_SSL SASL_REAUTH CONTROLLER)
+# The SASL_REAUTH listener (SASL_PLAINTEXT) limits SASL sessions to this long, so that tests see
+# clients re-authenticate (KIP-368) or lose their connections.
+REAUTH_MS=3000
 CLUSTER_PORTS=(NODE_1 NODE_2 NODE_3 CONTROLLER_1 CONTROLLER_2 CONTROLLER_3)
 
 # ---------------------------------------------------------------- versions, jars, classpath
@@ -457,7 +461,7 @@ EOF
 
 write_single_props() { # run dir
   local run=$1
-  local P=${PORT[PLAINTEXT]} S=${PORT[SSL]} M=${PORT[MTLS]} SP=${PORT[SASL_PLAINTEXT]} SS=${PORT[SASL_SSL]} C=${PORT[CONTROLLER]}
+  local P=${PORT[PLAINTEXT]} S=${PORT[SSL]} M=${PORT[MTLS]} SP=${PORT[SASL_PLAINTEXT]} SS=${PORT[SASL_SSL]} SR=${PORT[SASL_REAUTH]} C=${PORT[CONTROLLER]}
   local plain="org.apache.kafka.common.security.plain.PlainLoginModule required username=\"$SASL_USER\" password=\"$SASL_PASSWORD\" user_$SASL_USER=\"$SASL_PASSWORD\" user_$SASL_USER2=\"$SASL_PASSWORD2\";"
   local scram="org.apache.kafka.common.security.scram.ScramLoginModule required;"
   {
@@ -467,9 +471,9 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$C
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://127.0.0.1:$P,SSL://127.0.0.1:$S,MTLS://127.0.0.1:$M,SASL_PLAINTEXT://127.0.0.1:$SP,SASL_SSL://127.0.0.1:$SS,CONTROLLER://127.0.0.1:$C
-advertised.listeners=PLAINTEXT://127.0.0.1:$P,SSL://localhost:$S,MTLS://localhost:$M,SASL_PLAINTEXT://127.0.0.1:$SP,SASL_SSL://localhost:$SS
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://127.0.0.1:$P,SSL://127.0.0.1:$S,MTLS://127.0.0.1:$M,SASL_PLAINTEXT://127.0.0.1:$SP,SASL_SSL://127.0.0.1:$SS,SASL_REAUTH://127.0.0.1:$SR,CONTROLLER://127.0.0.1:$C
+advertised.listeners=PLAINTEXT://127.0.0.1:$P,SSL://localhost:$S,MTLS://localhost:$M,SASL_PLAINTEXT://127.0.0.1:$SP,SASL_SSL://localhost:$SS,SASL_REAUTH://127.0.0.1:$SR
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,SASL_REAUTH:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 EOF
     common_broker_props "$run/data"
@@ -496,6 +500,12 @@ listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=$scram
 listener.name.sasl_ssl.plain.sasl.jaas.config=$plain
 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=$scram
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=$scram
+listener.name.sasl_reauth.plain.sasl.jaas.config=$plain
+listener.name.sasl_reauth.scram-sha-256.sasl.jaas.config=$scram
+listener.name.sasl_reauth.scram-sha-512.sasl.jaas.config=$scram
+listener.name.sasl_reauth.plain.connections.max.reauth.ms=$REAUTH_MS
+listener.name.sasl_reauth.scram-sha-256.connections.max.reauth.ms=$REAUTH_MS
+listener.name.sasl_reauth.scram-sha-512.connections.max.reauth.ms=$REAUTH_MS
 EOF
   } >"$run/server.properties"
 }
@@ -583,6 +593,8 @@ write_env() { # mode, run dir
       echo "KAFKA_MTLS=localhost:${PORT[MTLS]}"
       echo "KAFKA_SASL_PLAINTEXT=127.0.0.1:${PORT[SASL_PLAINTEXT]}"
       echo "KAFKA_SASL_SSL=localhost:${PORT[SASL_SSL]}"
+      echo "KAFKA_SASL_REAUTH=127.0.0.1:${PORT[SASL_REAUTH]}"
+      echo "KAFKA_SASL_REAUTH_MS=$REAUTH_MS"
       echo "KAFKA_CONTROLLER=127.0.0.1:${PORT[CONTROLLER]}"
       echo "KAFKA_SASL_MECHANISMS=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
       echo "KAFKA_USER=$SASL_USER"
@@ -658,7 +670,7 @@ start_single() {
     launch_node "$run" "$KAFKA_VERSION" "${KAFKA_HEAP_OPTS:--Xms64m -Xmx512m}"
   fi
   wait_node_ready "$run" "${PORT[PLAINTEXT]}" $((SECONDS + START_TIMEOUT)) \
-    "${PORT[SSL]}" "${PORT[MTLS]}" "${PORT[SASL_PLAINTEXT]}" "${PORT[SASL_SSL]}"
+    "${PORT[SSL]}" "${PORT[MTLS]}" "${PORT[SASL_PLAINTEXT]}" "${PORT[SASL_SSL]}" "${PORT[SASL_REAUTH]}"
   write_env single "$run"
   say "single: ready after ${SECONDS}s; env in $run/env"
   cat "$run/env"

@@ -14,19 +14,19 @@ pub(crate) async fn open(host: &str, port: u16, cfg: &ClientConfig) -> Result<Ar
     let stream = sinetstream_net::connect(host, port, &cfg.connect_options())
         .await
         .map_err(|e| KafkaError::from_net(&addr, e))?;
-    let m = Messenger::new(
+    let m = Arc::new(Messenger::new(
         stream,
         &addr,
         Some(&cfg.client_id),
         cfg.max_frame_bytes,
         cfg.request_timeout,
-    );
+    ));
     m.negotiate().await?;
     if let Some(s) = &cfg.sasl {
         sasl::authenticate(&m, s).await?;
     }
     tracing::debug!(broker = %addr, "connected");
-    Ok(Arc::new(m))
+    Ok(m)
 }
 
 /// `host:port`, bracketing IPv6 literals.

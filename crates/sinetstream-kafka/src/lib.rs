@@ -1,5 +1,6 @@
 //! A pure-Rust Kafka client for sinetstream-rs: broker connections (TCP or
-//! TLS through `sinetstream-net`, SASL PLAIN and SCRAM), cluster metadata,
+//! TLS through `sinetstream-net`, SASL PLAIN and SCRAM with re-authentication
+//! before the broker ends the session), cluster metadata,
 //! a producer with batching, compression and idempotence, and a consumer
 //! with consumer groups (see [`consumer`]). No C libraries: no librdkafka,
 //! no OpenSSL, no zlib/lz4/zstd bindings.

@@ -119,6 +119,22 @@ struct WriteJob {
     written: Option<oneshot::Sender<()>>,
 }
 
+/// What the writer takes from the request queue.
+enum Job {
+    Frame(WriteJob),
+    /// From here on only the exclusive lane is written, until it says
+    /// [`Exclusive::End`]; later frames of this queue wait (SASL
+    /// re-authentication: the broker takes nothing else between
+    /// SaslHandshake and the last SaslAuthenticate).
+    BeginExclusive,
+}
+
+/// What the writer takes from the exclusive lane.
+enum Exclusive {
+    Frame(WriteJob),
+    End,
+}
+
 /// The versions negotiated with one broker.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Versions {
@@ -184,10 +200,15 @@ pub(crate) struct Messenger {
     shared: Arc<Shared>,
     client_id: Option<StrBytes>,
     next_correlation_id: AtomicI32,
-    frames: mpsc::Sender<WriteJob>,
+    frames: mpsc::Sender<Job>,
+    exclusive: mpsc::UnboundedSender<Exclusive>,
+    /// One re-authentication at a time.
+    reauth: tokio::sync::Mutex<()>,
     versions: OnceLock<Versions>,
     request_timeout: Duration,
     tasks: [JoinHandle<()>; 2],
+    /// Re-authenticates before the broker's SASL session expires (KIP-368).
+    reauth_task: OnceLock<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Messenger {
@@ -203,6 +224,9 @@ impl Drop for Messenger {
     fn drop(&mut self) {
         self.shared.shutdown.send_replace(true);
         for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(t) = self.reauth_task.get() {
             t.abort();
         }
     }
@@ -229,10 +253,12 @@ impl Messenger {
             shutdown,
         });
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let (exclusive, exclusive_rx) = mpsc::unbounded_channel();
         let reader = tokio::spawn(read_loop(rd, Arc::clone(&shared), max_frame_bytes));
         let writer = tokio::spawn(write_loop(
             BufWriter::with_capacity(64 * 1024, wr),
             rx,
+            exclusive_rx,
             Arc::clone(&shared),
         ));
         Messenger {
@@ -240,9 +266,12 @@ impl Messenger {
             client_id: client_id.map(|c| StrBytes::from_string(c.to_owned())),
             next_correlation_id: AtomicI32::new(1),
             frames: tx,
+            exclusive,
+            reauth: tokio::sync::Mutex::new(()),
             versions: OnceLock::new(),
             request_timeout,
             tasks: [reader, writer],
+            reauth_task: OnceLock::new(),
         }
     }
 
@@ -367,10 +396,10 @@ impl Messenger {
         let (tx, rx) = oneshot::channel();
         let work = async {
             self.frames
-                .send(WriteJob {
+                .send(Job::Frame(WriteJob {
                     frame,
                     written: Some(tx),
-                })
+                }))
                 .await
                 .map_err(|_| self.dead_error())?;
             rx.await.map_err(|_| self.dead_error())
@@ -383,6 +412,59 @@ impl Messenger {
     async fn request_raw<A: Api>(&self, req: &A, version: i16, timeout: Duration) -> Result<Bytes> {
         let pending = self.register(req, version)?;
         self.response(A::KEY, timeout, pending).await
+    }
+
+    /// Runs `exchange` with the connection to itself: frames queued before
+    /// are written first, frames queued meanwhile wait, and the exchange's
+    /// own requests ([`Messenger::request_exclusive`]) go out alone. For
+    /// SASL re-authentication on a live connection (KIP-368): between
+    /// SaslHandshake and the last SaslAuthenticate the broker accepts no
+    /// other request. Responses to earlier requests still arrive and are
+    /// routed as usual.
+    pub(crate) async fn exclusively<T>(
+        &self,
+        exchange: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let _one = self.reauth.lock().await;
+        self.frames
+            .send(Job::BeginExclusive)
+            .await
+            .map_err(|_| self.dead_error())?;
+        // Ends the exclusive stretch however the exchange ends (error,
+        // timeout, or this future dropped): the queue must not stay held.
+        struct End<'a>(&'a mpsc::UnboundedSender<Exclusive>);
+        impl Drop for End<'_> {
+            fn drop(&mut self) {
+                let _ = self.0.send(Exclusive::End);
+            }
+        }
+        let _end = End(&self.exclusive);
+        exchange.await
+    }
+
+    /// [`Messenger::request`] through the exclusive lane; only within
+    /// [`Messenger::exclusively`].
+    pub(crate) async fn request_exclusive<A: Api>(&self, req: &A) -> Result<A::Response> {
+        let version = self.version_for(A::KEY)?;
+        self.request_exclusive_at(req, version).await
+    }
+
+    async fn request_exclusive_at<A: Api>(&self, req: &A, version: i16) -> Result<A::Response> {
+        let mut pending = self.register(req, version)?;
+        if let Some(job) = pending.unsent.take() {
+            self.exclusive
+                .send(Exclusive::Frame(job))
+                .map_err(|_| self.dead_error())?;
+        }
+        let raw = self.response(A::KEY, self.request_timeout, pending).await?;
+        decode_response::<A>(raw, version, self.addr())
+    }
+
+    /// Sets the task that keeps the SASL session alive (once).
+    pub(crate) fn set_reauth_task(&self, task: JoinHandle<()>) {
+        if let Err(t) = self.reauth_task.set(task) {
+            t.abort();
+        }
     }
 
     /// Queues `req` now, without waiting, and returns the future of its
@@ -406,9 +488,10 @@ impl Messenger {
         let version = self.version_for(A::KEY)?;
         let mut pending = self.register(req, version)?;
         if let Some(job) = pending.unsent.take() {
-            match self.frames.try_send(job) {
+            match self.frames.try_send(Job::Frame(job)) {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(job)) => pending.unsent = Some(job),
+                Err(mpsc::error::TrySendError::Full(Job::Frame(job))) => pending.unsent = Some(job),
+                Err(mpsc::error::TrySendError::Full(Job::BeginExclusive)) => {}
                 Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.dead_error()),
             }
         }
@@ -454,7 +537,10 @@ impl Messenger {
         } = pending;
         let work = async {
             if let Some(job) = unsent {
-                self.frames.send(job).await.map_err(|_| self.dead_error())?;
+                self.frames
+                    .send(Job::Frame(job))
+                    .await
+                    .map_err(|_| self.dead_error())?;
             }
             rx.await.map_err(|_| self.dead_error())?
         };
@@ -615,23 +701,49 @@ async fn read_loop<R: AsyncRead + Send>(rd: R, shared: Arc<Shared>, max_frame_by
 
 async fn write_loop<W: AsyncWrite + Send + Unpin>(
     mut wr: BufWriter<W>,
-    mut rx: mpsc::Receiver<WriteJob>,
+    mut rx: mpsc::Receiver<Job>,
+    mut exclusive: mpsc::UnboundedReceiver<Exclusive>,
     shared: Arc<Shared>,
 ) {
     let mut shutdown = shared.shutdown.subscribe();
     let mut written = Vec::new();
+    // Within an exclusive stretch: only the exclusive lane is read.
+    let mut held = false;
     loop {
-        let job = tokio::select! {
-            j = rx.recv() => j,
-            _ = shutdown.wait_for(|s| *s) => return,
-        };
-        let Some(first) = job else {
-            // Messenger dropped: close our side politely.
-            let _ = wr.shutdown().await;
-            return;
+        let first = if held {
+            let job = tokio::select! {
+                j = exclusive.recv() => j,
+                _ = shutdown.wait_for(|s| *s) => return,
+            };
+            match job {
+                Some(Exclusive::Frame(j)) => j,
+                Some(Exclusive::End) => {
+                    held = false;
+                    continue;
+                }
+                None => return,
+            }
+        } else {
+            let job = tokio::select! {
+                j = rx.recv() => j,
+                _ = shutdown.wait_for(|s| *s) => return,
+            };
+            match job {
+                Some(Job::Frame(j)) => j,
+                Some(Job::BeginExclusive) => {
+                    held = true;
+                    continue;
+                }
+                None => {
+                    // Messenger dropped: close our side politely.
+                    let _ = wr.shutdown().await;
+                    return;
+                }
+            }
         };
         // Take whatever else is queued, so that one flush (one TLS record,
-        // one syscall) carries many small requests.
+        // one syscall) carries many small requests. A stretch of exclusive
+        // frames is written one at a time (each waits for its answer).
         let io = async {
             let mut job = Some(first);
             let mut since_flush = 0;
@@ -639,8 +751,12 @@ async fn write_loop<W: AsyncWrite + Send + Unpin>(
                 wr.write_all(&j.frame).await?;
                 since_flush += j.frame.len();
                 written.extend(j.written);
-                if since_flush < FLUSH_EVERY {
-                    job = rx.try_recv().ok();
+                if since_flush < FLUSH_EVERY && !held {
+                    match rx.try_recv() {
+                        Ok(Job::Frame(next)) => job = Some(next),
+                        Ok(Job::BeginExclusive) => held = true,
+                        Err(_) => {}
+                    }
                 }
             }
             wr.flush().await

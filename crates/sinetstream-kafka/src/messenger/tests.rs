@@ -1,5 +1,6 @@
 //! The messenger against scripted brokers over `tokio::io::duplex`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -236,4 +237,54 @@ async fn negotiation_falls_back_when_the_broker_is_older() {
     let e = m.version_for(ApiKey::Fetch).expect_err("not offered");
     assert!(e.to_string().contains("not offered by the broker"), "{e}");
     let _broker = script.await.expect("script");
+}
+
+/// SASL re-authentication on a live connection: requests queued before
+/// the exclusive stretch go first, the stretch's own requests go alone,
+/// and a request made meanwhile waits until the stretch ends.
+#[tokio::test]
+async fn exclusive_stretch_holds_other_requests_back() {
+    let (client, mut broker) = tokio::io::duplex(64 * 1024);
+    let m = Arc::new(messenger(client, Duration::from_secs(5)));
+    let script = tokio::spawn(async move {
+        let mut order = Vec::new();
+        while let Some((h, _)) = read_request(&mut broker).await {
+            order.push(h.correlation_id);
+            let f = api_versions_frame(h.correlation_id, 0, &tagged(0));
+            broker.write_all(&f).await.expect("write");
+            if order.len() == 4 {
+                break;
+            }
+        }
+        order
+    });
+    let req = ApiVersionsRequest::default();
+    let before = {
+        let m = Arc::clone(&m);
+        let req = req.clone();
+        tokio::spawn(async move { m.request_at(&req, 0).await })
+    };
+    // Let `before` queue its frame (correlation id 1) first.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let during = m
+        .exclusively(async {
+            m.request_exclusive_at(&req, 0).await?; // 2
+            let during = {
+                let m = Arc::clone(&m);
+                let req = req.clone();
+                tokio::spawn(async move { m.request_at(&req, 0).await }) // 3
+            };
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(
+                !during.is_finished(),
+                "a request got through the exclusive stretch"
+            );
+            m.request_exclusive_at(&req, 0).await?; // 4
+            Ok(during)
+        })
+        .await
+        .expect("exchange");
+    before.await.expect("task").expect("before");
+    during.await.expect("task").expect("during");
+    assert_eq!(script.await.expect("script"), vec![1, 2, 4, 3]);
 }

@@ -1,10 +1,15 @@
 //! SASL authentication over Kafka's SaslHandshake + SaslAuthenticate
-//! requests (KIP-152): PLAIN and SCRAM-SHA-256/512.
+//! requests (KIP-152): PLAIN and SCRAM-SHA-256/512, and re-authentication
+//! before the broker's session expires (KIP-368).
 
 mod plain;
 mod scram;
 
 use std::fmt;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use rand::Rng as _;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
@@ -135,19 +140,76 @@ trait Exchange {
     fn next(&mut self, server: &[u8]) -> Result<Option<Vec<u8>>, String>;
 }
 
-/// Authenticates an open connection (whose versions are negotiated).
-pub(crate) async fn authenticate(m: &Messenger, cfg: &SaslConfig) -> Result<()> {
+/// Whether an exchange runs on a fresh connection (nothing else is sent
+/// yet) or re-authenticates a live one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    Fresh,
+    Live,
+}
+
+/// Authenticates an open connection (whose versions are negotiated), and
+/// keeps it authenticated: when the broker limits the session
+/// (`connections.max.reauth.ms`), a task re-authenticates on the same
+/// connection before it expires. Without that the broker closes the
+/// connection at expiry, which looks like a network fault to everyone
+/// using it.
+pub(crate) async fn authenticate(m: &Arc<Messenger>, cfg: &SaslConfig) -> Result<()> {
+    let lifetime = exchange(m, cfg, Lane::Fresh).await?;
+    if let Some(lifetime) = lifetime {
+        let task = tokio::spawn(keep_alive(Arc::downgrade(m), cfg.clone(), lifetime));
+        m.set_reauth_task(task);
+    }
+    Ok(())
+}
+
+/// When to re-authenticate a session of `lifetime`: at 85–95% of it, as
+/// the Java client does (the spread keeps many connections from all doing
+/// it at once).
+fn reauth_delay(lifetime: Duration) -> Duration {
+    lifetime.mul_f64(rand::rng().random_range(0.85..0.95))
+}
+
+async fn keep_alive(m: Weak<Messenger>, cfg: SaslConfig, mut lifetime: Duration) {
+    loop {
+        tokio::time::sleep(reauth_delay(lifetime)).await;
+        let Some(m) = m.upgrade() else { return };
+        if m.is_poisoned() {
+            return;
+        }
+        match m.exclusively(exchange(&m, &cfg, Lane::Live)).await {
+            Ok(Some(next)) => {
+                tracing::debug!(broker = %m.addr(), ?next, "SASL re-authenticated");
+                lifetime = next;
+            }
+            Ok(None) => {
+                tracing::debug!(broker = %m.addr(), "SASL re-authenticated; the session no longer expires");
+                return;
+            }
+            Err(e) => {
+                // The broker would close the connection at expiry anyway:
+                // fail it now, with the reason, so users reconnect.
+                tracing::warn!(broker = %m.addr(), error = %e, "SASL re-authentication failed");
+                m.poison(e);
+                return;
+            }
+        }
+    }
+}
+
+/// One SASL exchange. Returns the session lifetime the broker set, if any.
+async fn exchange(m: &Messenger, cfg: &SaslConfig, lane: Lane) -> Result<Option<Duration>> {
     let fail = |message: String| KafkaError::Authentication {
         broker: m.addr().to_owned(),
         mechanism: cfg.mechanism.name().to_owned(),
         message,
     };
-    let hs = m
-        .request(
-            &SaslHandshakeRequest::default()
-                .with_mechanism(StrBytes::from_static_str(cfg.mechanism.name())),
-        )
-        .await?;
+    let hs = SaslHandshakeRequest::default()
+        .with_mechanism(StrBytes::from_static_str(cfg.mechanism.name()));
+    let hs = match lane {
+        Lane::Fresh => m.request(&hs).await?,
+        Lane::Live => m.request_exclusive(&hs).await?,
+    };
     match ErrorCode::from_code(hs.error_code) {
         None => {}
         Some(ErrorCode::UnsupportedSaslMechanism) => {
@@ -160,7 +222,7 @@ pub(crate) async fn authenticate(m: &Messenger, cfg: &SaslConfig) -> Result<()> 
         Some(code) => return Err(fail(format!("SaslHandshake failed with {code}"))),
     }
 
-    let mut exchange: Box<dyn Exchange + Send> = match cfg.mechanism {
+    let mut steps: Box<dyn Exchange + Send> = match cfg.mechanism {
         SaslMechanism::Plain => Box::new(plain::Plain::new(&cfg.username, cfg.password.expose())),
         SaslMechanism::ScramSha256 => Box::new(scram::Scram::new(
             ScramHash::Sha256,
@@ -173,10 +235,13 @@ pub(crate) async fn authenticate(m: &Messenger, cfg: &SaslConfig) -> Result<()> 
             cfg.password.expose(),
         )),
     };
-    let mut msg = Zeroizing::new(exchange.first().map_err(fail)?);
-    loop {
+    let mut msg = Zeroizing::new(steps.first().map_err(fail)?);
+    let lifetime = loop {
         let req = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::copy_from_slice(&msg));
-        let resp = m.request(&req).await?;
+        let resp = match lane {
+            Lane::Fresh => m.request(&req).await?,
+            Lane::Live => m.request_exclusive(&req).await?,
+        };
         if let Some(code) = ErrorCode::from_code(resp.error_code) {
             let text = resp
                 .error_message
@@ -185,13 +250,18 @@ pub(crate) async fn authenticate(m: &Messenger, cfg: &SaslConfig) -> Result<()> 
                 .unwrap_or_else(|| code.to_string());
             return Err(fail(text));
         }
-        match exchange.next(&resp.auth_bytes).map_err(fail)? {
+        match steps.next(&resp.auth_bytes).map_err(fail)? {
             Some(next) => msg = Zeroizing::new(next),
-            None => break,
+            // Version 1+ tells the session lifetime (0: unlimited).
+            None => {
+                break u64::try_from(resp.session_lifetime_ms)
+                    .ok()
+                    .filter(|ms| *ms > 0);
+            }
         }
-    }
-    tracing::debug!(broker = %m.addr(), mechanism = %cfg.mechanism, user = %cfg.username, "SASL authenticated");
-    Ok(())
+    };
+    tracing::debug!(broker = %m.addr(), mechanism = %cfg.mechanism, user = %cfg.username, lifetime_ms = ?lifetime, "SASL authenticated");
+    Ok(lifetime.map(Duration::from_millis))
 }
 
 #[cfg(test)]

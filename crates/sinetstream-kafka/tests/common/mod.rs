@@ -89,6 +89,8 @@ pub enum Listener {
     Mtls,
     SaslPlaintext(SaslMechanism),
     SaslSsl(SaslMechanism),
+    /// SASL_PLAINTEXT whose sessions expire after `KAFKA_SASL_REAUTH_MS`.
+    SaslReauth(SaslMechanism),
 }
 
 impl Listener {
@@ -99,6 +101,7 @@ impl Listener {
             Listener::Mtls => "KAFKA_MTLS",
             Listener::SaslPlaintext(_) => "KAFKA_SASL_PLAINTEXT",
             Listener::SaslSsl(_) => "KAFKA_SASL_SSL",
+            Listener::SaslReauth(_) => "KAFKA_SASL_REAUTH",
         })
     }
 
@@ -109,7 +112,9 @@ impl Listener {
             Listener::Plaintext => "plaintext.properties".to_owned(),
             Listener::Ssl => "ssl.properties".to_owned(),
             Listener::Mtls => "mtls.properties".to_owned(),
-            Listener::SaslPlaintext(m) => format!("sasl_plaintext-{}.properties", mech(m)),
+            Listener::SaslPlaintext(m) | Listener::SaslReauth(m) => {
+                format!("sasl_plaintext-{}.properties", mech(m))
+            }
             Listener::SaslSsl(m) => format!("sasl_ssl-{}.properties", mech(m)),
         };
         PathBuf::from(var("KAFKA_CLIENT_CONFIG_DIR")).join(name)
@@ -134,7 +139,7 @@ impl Listener {
                     ..tls()
                 })
             }
-            Listener::SaslPlaintext(m) => c.sasl = Some(sasl(m)),
+            Listener::SaslPlaintext(m) | Listener::SaslReauth(m) => c.sasl = Some(sasl(m)),
             Listener::SaslSsl(m) => {
                 c.tls = Some(tls());
                 c.sasl = Some(sasl(m));
