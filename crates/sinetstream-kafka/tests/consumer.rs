@@ -320,6 +320,15 @@ fn run_member_watched(
     })
 }
 
+/// Whether `who` owns `n` partitions in the published `assignment`.
+fn owns(assignment: &Mutex<HashMap<String, Vec<TopicPartition>>>, who: &str, n: usize) -> bool {
+    assignment
+        .lock()
+        .expect("lock")
+        .get(who)
+        .is_some_and(|v| v.len() == n)
+}
+
 async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
     while !cond() {
@@ -407,11 +416,7 @@ async fn split_and_take_over(assignor: Assignor) {
     let mut a_alone = Vec::new();
     if cooperative {
         wait_for("a owns all 4", Duration::from_secs(60), || {
-            assignment
-                .lock()
-                .expect("lock")
-                .get("a")
-                .is_some_and(|v| v.len() == 4)
+            owns(&assignment, "a", 4)
         })
         .await;
         a_alone = assignment.lock().expect("lock")["a"].clone();
@@ -451,11 +456,7 @@ async fn split_and_take_over(assignor: Assignor) {
     let left = Instant::now();
     cb.close().await.expect("close b");
     let takeover = wait_for("a takes all 4", Duration::from_secs(10), || {
-        assignment
-            .lock()
-            .expect("lock")
-            .get("a")
-            .is_some_and(|v| v.len() == 4)
+        owns(&assignment, "a", 4)
     })
     .await;
     eprintln!(
@@ -635,11 +636,7 @@ async fn crashed_member_is_replaced_after_the_session_timeout() {
     let _ = b.await;
     let crashed = Instant::now();
     let took = wait_for("a takes both partitions", Duration::from_secs(25), || {
-        assignment
-            .lock()
-            .expect("lock")
-            .get("a")
-            .is_some_and(|v| v.len() == 2)
+        owns(&assignment, "a", 2)
     })
     .await;
     eprintln!("takeover {took:?} after the crash (session timeout 10 s)");
@@ -708,11 +705,7 @@ async fn member_that_stops_polling_leaves_and_rejoins() {
     }
     // a stops polling: after max_poll_interval it leaves, b gets both.
     let took = wait_for("b takes both", Duration::from_secs(15), || {
-        assignment
-            .lock()
-            .expect("lock")
-            .get("b")
-            .is_some_and(|v| v.len() == 2)
+        owns(&assignment, "b", 2)
     })
     .await;
     eprintln!("b took over {took:?} after a stopped polling");
@@ -782,11 +775,7 @@ async fn share_with_java(assignor: Assignor, java_assignor: Option<&str>) {
         format!("partition.assignment.strategy={a}")
     });
     wait_for("our member owns both", Duration::from_secs(60), || {
-        assignment
-            .lock()
-            .expect("lock")
-            .get("rust")
-            .is_some_and(|v| v.len() == 2)
+        owns(&assignment, "rust", 2)
     })
     .await;
     let bootstrap = Listener::Plaintext.bootstrap();
@@ -826,13 +815,7 @@ async fn share_with_java(assignor: Assignor, java_assignor: Option<&str>) {
     let split = wait_for(
         "a 1/1 split with the Java member",
         Duration::from_secs(60),
-        || {
-            assignment
-                .lock()
-                .expect("lock")
-                .get("rust")
-                .is_some_and(|v| v.len() == 1)
-        },
+        || owns(&assignment, "rust", 1),
     )
     .await;
     eprintln!("Java member took a partition after {split:?}");
