@@ -260,34 +260,119 @@ pub(crate) struct DecodedBatch {
 /// allocated, and repeated header keys are kept.
 pub(crate) fn decode_batches(mut data: Bytes, limit: usize) -> Result<Vec<DecodedBatch>, String> {
     let mut batches = Vec::new();
-    loop {
-        if data.remaining() < BATCH_OVERHEAD {
-            break;
-        }
-        let len = i32::from_be_bytes([data[8], data[9], data[10], data[11]]);
-        let Ok(len) = usize::try_from(len) else {
-            return Err(format!("negative batch length {len}"));
-        };
-        if len < BATCH_OVERHEAD - 12 {
-            return Err(format!("batch length {len} is shorter than a batch header"));
-        }
-        if data.remaining() - 12 < len {
-            break;
-        }
-        let one = data.split_to(12 + len);
+    while let Some(size) = batch_extent(&data)? {
+        let one = data.split_to(size);
         batches.push(decode_batch(one, limit)?);
     }
     Ok(batches)
 }
 
-fn decode_batch(b: Bytes, limit: usize) -> Result<DecodedBatch, String> {
+/// The size of the batch at the start of `data` (length field included),
+/// `None` if it is not all there (the end of a response cut at the fetch
+/// size), an error if its length field cannot be right.
+pub(crate) fn batch_extent(data: &[u8]) -> Result<Option<usize>, String> {
+    if data.len() < BATCH_OVERHEAD {
+        return Ok(None);
+    }
+    let len = i32::from_be_bytes([data[8], data[9], data[10], data[11]]);
+    let Ok(len) = usize::try_from(len) else {
+        return Err(format!("negative batch length {len}"));
+    };
+    if len < BATCH_OVERHEAD - 12 {
+        return Err(format!("batch length {len} is shorter than a batch header"));
+    }
+    if data.len() - 12 < len {
+        return Ok(None);
+    }
+    Ok(Some(12 + len))
+}
+
+/// The base offset of the batch at the start of `b` (at least 8 bytes).
+pub(crate) fn base_offset(b: &[u8]) -> i64 {
+    be_i64(b, 0)
+}
+
+fn be_i64(b: &[u8], at: usize) -> i64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&b[at..at + 8]);
+    i64::from_be_bytes(x)
+}
+
+/// What the batch headers of fetched data tell without decoding anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BatchScan {
+    /// Bytes taken by the complete batches at the start.
+    pub(crate) complete: usize,
+    /// One past the last offset of the last complete batch: where the next
+    /// fetch starts (`None`: no complete batch).
+    pub(crate) next_offset: Option<i64>,
+    /// A batch right after the complete ones whose length field is wrong:
+    /// its base offset and the problem.
+    pub(crate) error: Option<(i64, String)>,
+}
+
+/// Walks the batch headers of `data` (base offset, length, last offset
+/// delta), checking lengths as [`decode_batches`] does, so that the
+/// consumer can fetch on from the end of the data before decoding it.
+pub(crate) fn scan_batches(data: &[u8]) -> BatchScan {
+    let mut scan = BatchScan {
+        complete: 0,
+        next_offset: None,
+        error: None,
+    };
+    loop {
+        let rest = &data[scan.complete..];
+        match batch_extent(rest) {
+            Ok(Some(size)) => {
+                let last_delta = i32::from_be_bytes([rest[23], rest[24], rest[25], rest[26]]);
+                let last = base_offset(rest).saturating_add(i64::from(last_delta));
+                scan.next_offset = Some(last.saturating_add(1));
+                scan.complete += size;
+            }
+            Ok(None) => return scan,
+            Err(e) => {
+                scan.error = Some((base_offset(rest), e));
+                return scan;
+            }
+        }
+    }
+}
+
+/// The header fields of a v2 batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchHeader {
+    pub(crate) base_offset: i64,
+    pub(crate) last_offset_delta: i32,
+    pub(crate) base_timestamp: i64,
+    pub(crate) max_timestamp: i64,
+    pub(crate) producer_id: i64,
+    pub(crate) producer_epoch: i16,
+    pub(crate) base_sequence: i32,
+    pub(crate) count: i32,
+    pub(crate) compression: Wire,
+    pub(crate) log_append_time: bool,
+    pub(crate) transactional: bool,
+    pub(crate) control: bool,
+}
+
+impl BatchHeader {
+    /// The offset of the batch's last record (or of the last one it held
+    /// before compaction).
+    pub(crate) fn last_offset(&self) -> i64 {
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
+    }
+}
+
+/// Reads and checks (magic, CRC, codec) the header of `b`, one whole batch
+/// as [`batch_extent`] measured it.
+pub(crate) fn batch_header(b: &[u8]) -> Result<BatchHeader, String> {
     let be_i16 = |at: usize| i16::from_be_bytes([b[at], b[at + 1]]);
     let be_i32 = |at: usize| i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
-    let be_i64 = |at: usize| {
-        let mut x = [0u8; 8];
-        x.copy_from_slice(&b[at..at + 8]);
-        i64::from_be_bytes(x)
-    };
+    let be_i64 = |at: usize| be_i64(b, at);
+    if b.len() < BATCH_OVERHEAD {
+        return Err(format!("record batch of {} bytes is truncated", b.len()));
+    }
     let magic = b[16] as i8;
     if magic != 2 {
         return Err(format!(
@@ -310,17 +395,55 @@ fn decode_batch(b: Bytes, limit: usize) -> Result<DecodedBatch, String> {
         4 => Wire::Zstd,
         other => return Err(format!("unknown compression codec {other}")),
     };
-    let base_offset = be_i64(0);
-    let last_offset_delta = be_i32(23);
-    let base_timestamp = be_i64(27);
-    let max_timestamp = be_i64(35);
-    let count = be_i32(57);
-    let log_append_time = attributes & 0x8 != 0;
+    Ok(BatchHeader {
+        base_offset: be_i64(0),
+        last_offset_delta: be_i32(23),
+        base_timestamp: be_i64(27),
+        max_timestamp: be_i64(35),
+        producer_id: be_i64(43),
+        producer_epoch: be_i16(51),
+        base_sequence: be_i32(53),
+        count: be_i32(57),
+        compression,
+        log_append_time: attributes & 0x8 != 0,
+        transactional: attributes & 0x10 != 0,
+        control: attributes & 0x20 != 0,
+    })
+}
+
+fn decode_batch(b: Bytes, limit: usize) -> Result<DecodedBatch, String> {
+    let h = batch_header(&b)?;
+    let mut records = Vec::new();
+    decode_records(&b, &h, limit, |r| records.push(r))?;
+    Ok(DecodedBatch {
+        base_offset: h.base_offset,
+        last_offset_delta: h.last_offset_delta,
+        producer_id: h.producer_id,
+        producer_epoch: h.producer_epoch,
+        base_sequence: h.base_sequence,
+        compression: h.compression,
+        log_append_time: h.log_append_time,
+        transactional: h.transactional,
+        control: h.control,
+        records,
+    })
+}
+
+/// Decodes the records of batch `b` (its header `h` already checked by
+/// [`batch_header`]) in order into `each`, decompressing at most `limit`
+/// bytes. On an error some records may have been passed already.
+pub(crate) fn decode_records(
+    b: &Bytes,
+    h: &BatchHeader,
+    limit: usize,
+    mut each: impl FnMut(DecodedRecord),
+) -> Result<(), String> {
     let payload = b.slice(BATCH_OVERHEAD..);
-    let mut body = match compression {
+    let mut body = match h.compression {
         Wire::None => payload,
         c => compression::decompress(&payload, c, limit)?,
     };
+    let count = h.count;
     let count = usize::try_from(count).map_err(|_| format!("negative record count {count}"))?;
     // The smallest record is 7 bytes: a count the data cannot hold is corrupt.
     if count > body.remaining() / 7 + 1 {
@@ -329,7 +452,6 @@ fn decode_batch(b: Bytes, limit: usize) -> Result<DecodedBatch, String> {
             body.remaining()
         ));
     }
-    let mut records = Vec::with_capacity(count);
     for _ in 0..count {
         let len = read_len(&mut body, "record")?.ok_or("null record")?;
         let mut r = body.split_to(len);
@@ -355,30 +477,19 @@ fn decode_batch(b: Bytes, limit: usize) -> Result<DecodedBatch, String> {
         if r.has_remaining() {
             return Err(format!("{} bytes left in a record", r.remaining()));
         }
-        records.push(DecodedRecord {
-            offset: base_offset.wrapping_add(i64::from(offset_delta)),
-            timestamp: if log_append_time {
-                max_timestamp
+        each(DecodedRecord {
+            offset: h.base_offset.wrapping_add(i64::from(offset_delta)),
+            timestamp: if h.log_append_time {
+                h.max_timestamp
             } else {
-                base_timestamp.wrapping_add(ts_delta)
+                h.base_timestamp.wrapping_add(ts_delta)
             },
             key,
             value,
             headers,
         });
     }
-    Ok(DecodedBatch {
-        base_offset,
-        last_offset_delta,
-        producer_id: be_i64(43),
-        producer_epoch: be_i16(51),
-        base_sequence: be_i32(53),
-        compression,
-        log_append_time,
-        transactional: attributes & 0x10 != 0,
-        control: attributes & 0x20 != 0,
-        records,
-    })
+    Ok(())
 }
 
 fn read_varlong(b: &mut Bytes) -> Result<i64, String> {
@@ -613,7 +724,28 @@ mod tests {
         let b = encode_batch(&[rec(1)], ProducerIdentity::NONE, Compression::None).expect("encode");
         let mut two = BytesMut::from(&b[..]);
         two.extend_from_slice(&b[..b.len() - 3]);
+        let scan = scan_batches(&two);
         assert_eq!(decode_batches(two.freeze(), 1000).expect("decode").len(), 1);
+        assert_eq!(scan.complete, b.len(), "the scan agrees");
+        assert_eq!(scan.next_offset, Some(1));
+        assert_eq!(scan.error, None);
+    }
+
+    #[test]
+    fn scan_stops_where_decoding_fails_on_a_length() {
+        let records: Vec<BatchRecord> = (0..3).map(rec).collect();
+        let b = encode_batch(&records, ProducerIdentity::NONE, Compression::Lz4).expect("encode");
+        let mut data = BytesMut::from(&b[..]);
+        let mut bad = BytesMut::from(&b[..]);
+        bad[..8].copy_from_slice(&3i64.to_be_bytes());
+        bad[8..12].copy_from_slice(&48i32.to_be_bytes()); // one short of a header
+        data.extend_from_slice(&bad);
+        let scan = scan_batches(&data);
+        assert_eq!(scan.complete, b.len());
+        assert_eq!(scan.next_offset, Some(3));
+        let (base, e) = scan.error.expect("bad length");
+        assert_eq!(base, 3);
+        assert_eq!(decode_batches(data.freeze(), 1 << 20), Err(e));
     }
 }
 

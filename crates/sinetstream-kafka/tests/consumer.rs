@@ -287,11 +287,20 @@ fn run_member(
     assignment: Arc<Mutex<HashMap<String, Vec<TopicPartition>>>>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<Consumer> {
-    run_member_watched(name, c, log, assignment, stop, None)
+    run_member_watched(
+        name,
+        c,
+        log,
+        assignment,
+        stop,
+        None,
+        Duration::from_millis(200),
+    )
 }
 
 /// [`run_member`], also noting the assignment size after every poll in
-/// `history` when it changed.
+/// `history` when it changed, polling with `poll` as time limit (a short
+/// one drops `recv` in the middle of rebalances and commits).
 fn run_member_watched(
     name: &str,
     mut c: Consumer,
@@ -299,11 +308,12 @@ fn run_member_watched(
     assignment: Arc<Mutex<HashMap<String, Vec<TopicPartition>>>>,
     stop: tokio::sync::watch::Receiver<bool>,
     history: Option<Arc<Mutex<Vec<usize>>>>,
+    poll: Duration,
 ) -> tokio::task::JoinHandle<Consumer> {
     let name = name.to_owned();
     tokio::spawn(async move {
         while !*stop.borrow() {
-            let r = c.poll(Duration::from_millis(200)).await.expect("poll");
+            let r = c.poll(poll).await.expect("poll");
             let now = c.assignment();
             if let Some(h) = &history {
                 let mut h = h.lock().expect("lock");
@@ -412,6 +422,9 @@ async fn split_and_take_over(assignor: Assignor) {
         Arc::clone(&assignment),
         rx_a,
         Some(Arc::clone(&history)),
+        // Cooperative: a's rebalances run while it consumes; polls of 1 ms
+        // cut `recv` short in the middle of them.
+        Duration::from_millis(if cooperative { 1 } else { 200 }),
     );
     let mut a_alone = Vec::new();
     if cooperative {

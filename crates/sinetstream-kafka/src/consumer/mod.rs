@@ -2,6 +2,12 @@
 //! broker, running in the background while the application works through
 //! buffered records), with or without a consumer group.
 //!
+//! Fetched data is decoded one record batch at a time, as the application
+//! gets to it: the first record of a large response is handed out without
+//! waiting for the rest to be decoded. The batch headers alone tell where
+//! the next Fetch starts, so it can be sent while most of the data is
+//! still undecoded.
+//!
 //! Positions: each assigned partition has a fetch position (next offset
 //! to fetch) and a delivered position (one past the last record `recv`
 //! handed out). Commits use the delivered position, so a commit covers
@@ -131,7 +137,9 @@ pub struct ConsumerConfig {
     /// is still returned, so that consumption never gets stuck).
     pub fetch_max_bytes: i32,
     /// Upper bound of one partition's data in a fetch response (soft, as
-    /// `fetch_max_bytes`).
+    /// `fetch_max_bytes`). A partition is fetched again once at most half
+    /// of this is left undecoded, so up to about 1.5 times this much of its
+    /// data is held.
     pub max_partition_fetch_bytes: i32,
     /// A partition is fetched again only while fewer records than this are
     /// buffered for it: bounds the records held in memory per partition.
@@ -278,7 +286,17 @@ struct PartState {
     delivered: Option<i64>,
     /// Records of this partition in the buffer.
     buffered: usize,
-    /// Bumped on every seek: fetch responses sent before are ignored.
+    /// Undecoded bytes of this partition in pending chunks.
+    pending_bytes: usize,
+    /// A pending chunk of this partition ends in a batch that cannot be
+    /// decoded: fetching on would only bring more data behind it.
+    pending_error: bool,
+    /// The last fetch reached the end of what the broker had (its high
+    /// watermark, or last stable offset under read_committed): fetched
+    /// again, it only brings records produced since.
+    caught_up: bool,
+    /// Changed on every seek (and decode error): fetch responses sent, and
+    /// data fetched, before are ignored.
     epoch: u64,
     /// Not fetched before this instant (after an error).
     retry_at: Option<Instant>,
@@ -287,12 +305,15 @@ struct PartState {
 }
 
 impl PartState {
-    fn new(pos: Pos) -> Self {
+    fn new(pos: Pos, epoch: u64) -> Self {
         PartState {
             pos,
             delivered: None,
             buffered: 0,
-            epoch: 0,
+            pending_bytes: 0,
+            pending_error: false,
+            caught_up: false,
+            epoch,
             retry_at: None,
             failures: 0,
         }
@@ -337,9 +358,23 @@ pub struct Consumer {
     /// middle of a rebalance does not restart the join: the next `recv`
     /// waits for the same one.
     joining: Option<JoinHandle<Result<Joined>>>,
+    /// A finished join's assignment (and whether the partitions owned
+    /// before were lost), until applied.
+    joined: Option<(BTreeSet<TopicPartition>, bool)>,
     subscription: BTreeSet<String>,
     parts: BTreeMap<TopicPartition, PartState>,
     buffer: VecDeque<ConsumerRecord>,
+    /// Fetched data not decoded yet, in arrival order; decoded batch by
+    /// batch into `buffer` as it runs empty.
+    pending: VecDeque<fetcher::Chunk>,
+    /// A partition may have become fetchable (less data pending, fewer
+    /// records buffered, a broker free) since `send_fetches` last looked:
+    /// `try_recv` looks again only then, not for every record.
+    fetch_check_due: bool,
+    /// A partition is fetched again while at most this many of its bytes
+    /// are pending: half the fetch size, so that the next data is on its
+    /// way while the other half is decoded and handed out.
+    prefetch_bytes: usize,
     /// The partition key `take_buffered` looks records up with.
     scratch_tp: TopicPartition,
     /// The Fetches in flight, polled by `recv` itself: on an open
@@ -407,9 +442,13 @@ impl Consumer {
             group,
             heartbeat,
             joining: None,
+            joined: None,
             subscription: BTreeSet::new(),
             parts: BTreeMap::new(),
             buffer: VecDeque::new(),
+            pending: VecDeque::new(),
+            fetch_check_due: false,
+            prefetch_bytes: usize::try_from(config.max_partition_fetch_bytes).unwrap_or(0) / 2,
             scratch_tp: TopicPartition::new(String::new(), 0),
             fetches: FuturesUnordered::new(),
             busy_brokers: HashSet::new(),
@@ -496,12 +535,17 @@ impl Consumer {
         self.drop_fetches();
         self.buffer
             .retain(|r| parts.contains(&TopicPartition::new(&*r.topic, r.partition)));
+        self.pending.retain(|c| parts.contains(&c.tp));
         let init = self.initial_pos();
         self.parts.retain(|tp, _| parts.contains(tp));
         for tp in &parts {
-            self.parts
-                .entry(tp.clone())
-                .or_insert_with(|| PartState::new(init));
+            if !self.parts.contains_key(tp) {
+                // A fresh epoch: nothing fetched for an earlier assignment
+                // of the partition can pass for its data.
+                self.parts
+                    .insert(tp.clone(), PartState::new(init, self.next_epoch));
+                self.next_epoch += 1;
+            }
         }
         for (tp, st) in &mut self.parts {
             st.buffered = self
@@ -509,7 +553,11 @@ impl Consumer {
                 .iter()
                 .filter(|r| *r.topic == *tp.topic && r.partition == tp.partition)
                 .count();
+            let mine = self.pending.iter().filter(|c| c.tp == *tp);
+            st.pending_bytes = mine.clone().map(fetcher::Chunk::remaining).sum();
+            st.pending_error = mine.clone().any(fetcher::Chunk::has_error);
         }
+        self.fetch_check_due = true;
         self.committed.retain(|tp, _| parts.contains(tp));
         self.cluster
             .add_interest(parts.iter().map(|tp| tp.topic.as_str()));
@@ -537,6 +585,13 @@ impl Consumer {
         {
             return Some(r.offset);
         }
+        if let Some(c) = self
+            .pending
+            .iter()
+            .find(|c| c.tp == *tp && c.epoch == st.epoch)
+        {
+            return Some(c.next_offset());
+        }
         match st.pos {
             Pos::Known(o) => Some(o),
             _ => None,
@@ -544,8 +599,8 @@ impl Consumer {
     }
 
     /// Where the next Fetch of `tp` starts: past every record fetched so far,
-    /// delivered or still buffered. Committing it skips the buffered ones
-    /// (at-most-once delivery commits ahead like this).
+    /// delivered, buffered or not decoded yet. Committing it skips the
+    /// buffered ones (at-most-once delivery commits ahead like this).
     pub fn fetch_position(&self, tp: &TopicPartition) -> Option<i64> {
         match self.parts.get(tp)?.pos {
             Pos::Known(o) => Some(o),
@@ -573,6 +628,10 @@ impl Consumer {
                     return Err(e);
                 }
             }
+            if self.joined.is_some() {
+                // A join finished in an earlier, dropped `recv`.
+                self.apply_join().await?;
+            }
             if self.must_join() {
                 if self.joins_in_background() {
                     // Cooperative: the partitions kept are consumed while
@@ -583,7 +642,7 @@ impl Consumer {
                 }
             }
             self.maybe_auto_commit().await;
-            if let Some(r) = self.take_buffered() {
+            if let Some(r) = self.take_buffered()? {
                 return Ok(Some(r));
             }
             self.resolve_positions().await?;
@@ -615,6 +674,7 @@ impl Consumer {
             tokio::select! {
                 Some(outcome) = self.fetches.next(), if !self.fetches.is_empty() => {
                     self.busy_brokers.remove(&outcome.broker);
+                    self.fetch_check_due = true;
                     self.handle_fetch(outcome)?;
                 }
                 done = joined => {
@@ -627,13 +687,15 @@ impl Consumer {
         }
     }
 
-    /// A buffered record, without waiting and without any I/O. `Ok(None)`
-    /// when [`Consumer::recv`] must run: nothing is buffered, or a rebalance
-    /// or an auto commit is due first.
+    /// A buffered record, without waiting and without any I/O (at most the
+    /// next fetched record batch is decoded). `Ok(None)` when
+    /// [`Consumer::recv`] must run: nothing is buffered, or a rebalance or
+    /// an auto commit is due first. Fails as `recv` does at a record batch
+    /// that cannot be decoded.
     ///
     /// A fast path for callers that read in a loop: it costs no future.
     pub fn try_recv(&mut self) -> Result<Option<ConsumerRecord>> {
-        if self.buffer.is_empty() {
+        if self.buffer.is_empty() && self.pending.is_empty() {
             return Ok(None);
         }
         let rejoin_due = match &self.group {
@@ -643,10 +705,11 @@ impl Consumer {
         if !self.subscription.is_empty() {
             // A cooperative join running in the background does not stop
             // delivery; `recv` starts it, and takes its result once done.
-            let recv_due = match &self.joining {
-                None => rejoin_due,
-                Some(h) => h.is_finished() || !self.joins_in_background(),
-            };
+            let recv_due = self.joined.is_some()
+                || match &self.joining {
+                    None => rejoin_due,
+                    Some(h) => h.is_finished() || !self.joins_in_background(),
+                };
             if recv_due {
                 return Ok(None);
             }
@@ -657,8 +720,8 @@ impl Consumer {
         {
             return Ok(None);
         }
-        let r = self.take_buffered();
-        if self.fetches.is_empty() && self.buffer.len() < self.config.max_poll_records {
+        let r = self.take_buffered()?;
+        if self.fetch_check_due && self.fetches.is_empty() {
             // Fetch ahead while the application works through the rest, so
             // that the next data is on its way before the buffer runs dry
             // (otherwise every fetch costs a full round trip of idle time).
@@ -675,17 +738,81 @@ impl Consumer {
         }
     }
 
-    fn take_buffered(&mut self) -> Option<ConsumerRecord> {
-        let r = self.buffer.pop_front()?;
+    fn take_buffered(&mut self) -> Result<Option<ConsumerRecord>> {
+        if self.buffer.is_empty() {
+            self.decode_pending()?;
+        }
+        let Some(r) = self.buffer.pop_front() else {
+            return Ok(None);
+        };
         // A reused key: building one per record cost an allocation.
         self.scratch_tp.topic.clear();
         self.scratch_tp.topic.push_str(&r.topic);
         self.scratch_tp.partition = r.partition;
         if let Some(st) = self.parts.get_mut(&self.scratch_tp) {
+            if st.buffered == self.config.max_poll_records {
+                self.fetch_check_due = true;
+            }
             st.buffered = st.buffered.saturating_sub(1);
             st.delivered = Some(r.offset + 1);
         }
-        Some(r)
+        Ok(Some(r))
+    }
+
+    /// Decodes pending data into the empty buffer until it holds a record
+    /// or nothing is pending.
+    ///
+    /// A batch that cannot be decoded fails here, after the records before
+    /// it went out: the partition goes back to that batch (a later `recv`
+    /// fetches it again, and fails again if the broker's copy is bad), and
+    /// what was fetched behind it is dropped.
+    fn decode_pending(&mut self) -> Result<()> {
+        let limit = self.config.client.max_frame_bytes;
+        while self.buffer.is_empty() {
+            let Some(chunk) = self.pending.front_mut() else {
+                return Ok(());
+            };
+            let st = match self.parts.get_mut(&chunk.tp) {
+                Some(st) if st.epoch == chunk.epoch => st,
+                // Seeked or reassigned since it came (normally dropped then).
+                _ => {
+                    self.pending.pop_front();
+                    continue;
+                }
+            };
+            let before = chunk.remaining();
+            let res = chunk.decode_into(&mut self.buffer, limit);
+            let pending = st.pending_bytes.saturating_sub(before - chunk.remaining());
+            if st.pending_bytes > self.prefetch_bytes && pending <= self.prefetch_bytes {
+                self.fetch_check_due = true;
+            }
+            st.pending_bytes = pending;
+            match res {
+                Ok(n) => {
+                    st.buffered += n;
+                    if chunk.is_done() {
+                        self.pending.pop_front();
+                    }
+                }
+                Err(e) => {
+                    let broker = chunk.broker;
+                    st.pos = Pos::Known(e.offset);
+                    st.epoch = self.next_epoch;
+                    self.next_epoch += 1;
+                    st.pending_bytes = 0;
+                    st.pending_error = false;
+                    st.caught_up = false;
+                    let tp = chunk.tp.clone();
+                    self.pending.retain(|c| c.tp != tp);
+                    self.fetch_check_due = true;
+                    return Err(KafkaError::protocol(
+                        &format!("broker {broker}"),
+                        format!("fetch of {tp} at {}: {}", e.offset, e.detail),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Joins the group and takes the new assignment. Partitions given up
@@ -694,6 +821,9 @@ impl Consumer {
     /// cooperative one, after it, only those that move to another member,
     /// and a second join then lets the group hand them over.
     async fn rejoin(&mut self) -> Result<()> {
+        if self.joined.is_some() {
+            return self.apply_join().await;
+        }
         self.start_join().await;
         let Some(join) = self.joining.as_mut() else {
             return Ok(());
@@ -721,7 +851,9 @@ impl Consumer {
             return;
         };
         let cooperative = group.settings.cooperative();
-        if self.joining.is_none() {
+        // Not while the last join's assignment waits to be applied: the next
+        // join must announce what this member owns after it.
+        if self.joining.is_none() && self.joined.is_none() {
             let mut owned: BTreeMap<String, Vec<i32>> = BTreeMap::new();
             for tp in self.parts.keys() {
                 owned
@@ -746,15 +878,14 @@ impl Consumer {
         &mut self,
         done: std::result::Result<Result<Joined>, tokio::task::JoinError>,
     ) -> Result<()> {
-        let cooperative = self
-            .group
-            .as_ref()
-            .is_some_and(|g| g.settings.cooperative());
         let joined = match done {
             Ok(r) => r?,
             Err(e) => return Err(KafkaError::Closed(format!("group join task ended: {e}"))),
         };
-        let parts: BTreeSet<TopicPartition> = joined
+        // Kept until applied: committing what is given up takes a round
+        // trip, and a `recv` dropped meanwhile (a `poll` timing out) must
+        // not lose the new assignment. The next `recv` finishes the work.
+        let parts = joined
             .assignment
             .into_iter()
             .flat_map(|(t, ps)| {
@@ -762,22 +893,35 @@ impl Consumer {
                     .map(move |p| TopicPartition::new(t.clone(), p))
             })
             .collect();
+        self.joined = Some((parts, joined.lost));
+        self.apply_join().await
+    }
+
+    /// Takes the assignment of a finished join (see [`Self::finish_join`]).
+    async fn apply_join(&mut self) -> Result<()> {
+        let Some((parts, lost)) = &self.joined else {
+            return Ok(());
+        };
+        let lost = *lost;
         let revoked = self.parts.keys().filter(|tp| !parts.contains(tp)).count();
+        if revoked > 0 && !lost {
+            self.commit_revoked().await;
+        }
+        let Some((parts, _)) = self.joined.take() else {
+            return Ok(());
+        };
         if revoked > 0 {
-            if joined.lost {
+            if lost {
                 tracing::info!(
                     partitions = revoked,
                     "partitions lost: the group forgot this member"
                 );
             } else {
-                self.commit_revoked().await;
                 tracing::debug!(partitions = revoked, "partitions revoked");
             }
-            if cooperative {
+            if let Some(g) = self.group.as_ref().filter(|g| g.settings.cooperative()) {
                 // The leader held these back until we gave them up.
-                if let Some(g) = &self.group {
-                    g.mark_rejoin();
-                }
+                g.mark_rejoin();
             }
         }
         self.set_assignment(parts);
@@ -893,6 +1037,7 @@ impl Consumer {
     /// Fetch in flight. Returns how long to wait at most before looking
     /// again (retries, missing leaders).
     fn send_fetches(&mut self) -> Duration {
+        self.fetch_check_due = false;
         let now = Instant::now();
         let mut wait = self
             .config
@@ -903,6 +1048,12 @@ impl Consumer {
         let mut leaderless = false;
         let mut by_broker: BTreeMap<i32, Vec<(TopicPartition, i64)>> = BTreeMap::new();
         let mut sent_epochs: HashMap<TopicPartition, u64> = HashMap::new();
+        // Brokers leading a partition that waits for the application to
+        // work through its data before it is fetched again.
+        let mut held_back: HashSet<i32> = HashSet::new();
+        // Brokers with a partition to fetch that has more data than was
+        // fetched so far.
+        let mut lagging: HashSet<i32> = HashSet::new();
         let mut unresolved = false;
         for (tp, st) in &self.parts {
             let Pos::Known(offset) = st.pos else {
@@ -911,7 +1062,13 @@ impl Consumer {
                 unresolved = true;
                 continue;
             };
-            if st.buffered >= self.config.max_poll_records {
+            if st.buffered >= self.config.max_poll_records
+                || st.pending_bytes > self.prefetch_bytes
+                || st.pending_error
+            {
+                if let Some(leader) = snap.leader(&tp.topic, tp.partition) {
+                    held_back.insert(leader);
+                }
                 continue;
             }
             if let Some(t) = st.retry_at {
@@ -927,6 +1084,9 @@ impl Consumer {
                         .or_default()
                         .push((tp.clone(), offset));
                     sent_epochs.insert(tp.clone(), st.epoch);
+                    if !st.caught_up {
+                        lagging.insert(leader);
+                    }
                 }
                 Some(_) => {}
                 None => {
@@ -945,7 +1105,22 @@ impl Consumer {
             self.leaderless_passes = 0;
         }
         for (broker, parts) in by_broker {
-            let req = fetcher::fetch_request(&parts, &self.limits);
+            if held_back.contains(&broker) && !lagging.contains(&broker) {
+                // Nothing to bring but new records, while a partition held
+                // back will want the broker soon: it is fetched with them
+                // once it may (or once everything is handed out).
+                continue;
+            }
+            let mut limits = self.limits;
+            if held_back.contains(&broker) {
+                // The broker's one Fetch must not wait for data: partitions
+                // left out of it may run dry meanwhile, and could not be
+                // fetched until it returns (fetch_max_wait stalls, repeated
+                // for as long as some partitions are caught up and others
+                // are not).
+                limits.max_wait_ms = 0;
+            }
+            let req = fetcher::fetch_request(&parts, &limits);
             let sent = parts
                 .into_iter()
                 .map(|(tp, off)| {
@@ -1013,7 +1188,6 @@ impl Consumer {
             }
             return Ok(());
         }
-        let limit = self.config.client.max_frame_bytes;
         for t in resp.responses {
             for p in t.partitions {
                 let tp = TopicPartition::new(t.topic.0.as_str(), p.partition_index);
@@ -1030,26 +1204,34 @@ impl Consumer {
                 }
                 match ErrorCode::from_code(p.error_code) {
                     None => {
-                        let (records, next) = fetcher::partition_records(
+                        let end = match self.config.isolation_level {
+                            IsolationLevel::ReadCommitted if p.last_stable_offset >= 0 => {
+                                p.last_stable_offset
+                            }
+                            _ => p.high_watermark,
+                        };
+                        // Only the batch headers now, to fetch on from the
+                        // end of the data at once; the records are decoded
+                        // as the application gets to them.
+                        let (chunk, next) = fetcher::Chunk::new(
                             &tp,
-                            &p,
+                            p,
                             offset,
                             self.config.isolation_level,
-                            limit,
-                        )
-                        .map_err(|e| {
-                            KafkaError::protocol(
-                                &format!("broker {}", outcome.broker),
-                                format!("fetch of {tp} at {offset}: {e}"),
-                            )
-                        })?;
+                            epoch,
+                            outcome.broker,
+                        );
                         st.failures = 0;
                         st.retry_at = None;
                         if let Some(n) = next {
                             st.pos = Pos::Known(n.max(offset));
                         }
-                        st.buffered += records.len();
-                        self.buffer.extend(records);
+                        st.caught_up = end >= 0 && matches!(st.pos, Pos::Known(n) if n >= end);
+                        if let Some(c) = chunk {
+                            st.pending_bytes += c.remaining();
+                            st.pending_error |= c.has_error();
+                            self.pending.push_back(c);
+                        }
                     }
                     Some(ErrorCode::OffsetOutOfRange) => match reset {
                         Some(p) => {
@@ -1140,7 +1322,9 @@ impl Consumer {
 
     fn must_join(&self) -> bool {
         !self.subscription.is_empty()
-            && (self.joining.is_some() || self.group.as_ref().is_some_and(|g| g.needs_rejoin()))
+            && (self.joining.is_some()
+                || self.joined.is_some()
+                || self.group.as_ref().is_some_and(|g| g.needs_rejoin()))
     }
 
     /// Waits for the group's assignment if a subscription is pending.
@@ -1154,11 +1338,16 @@ impl Consumer {
     fn reposition(&mut self, tp: &TopicPartition, pos: Pos) {
         self.buffer
             .retain(|r| !(*r.topic == *tp.topic && r.partition == tp.partition));
+        self.pending.retain(|c| c.tp != *tp);
+        self.fetch_check_due = true;
         let epoch = self.next_epoch;
         self.next_epoch += 1;
         if let Some(st) = self.parts.get_mut(tp) {
             st.pos = pos;
             st.buffered = 0;
+            st.pending_bytes = 0;
+            st.pending_error = false;
+            st.caught_up = false;
             st.epoch = epoch;
             st.retry_at = None;
         }
@@ -1230,6 +1419,8 @@ impl Consumer {
             result = self.commit().await;
         }
         self.drop_fetches();
+        self.buffer.clear();
+        self.pending.clear();
         if let Some(h) = self.heartbeat.take() {
             h.abort();
         }
