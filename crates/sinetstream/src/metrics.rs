@@ -1,5 +1,6 @@
 //! Reader/writer metrics, as SINETStream 1.10 defines them.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::Map;
@@ -168,6 +169,113 @@ impl IoMetrics {
     }
 }
 
+/// The counters of a handle that alone updates them, through `&mut` (a writer): updates are
+/// plain arithmetic, with no lock and no atomic read-modify-write; [`OwnedMetrics::snapshot`]
+/// and [`OwnedMetrics::reset`] take `&self`.
+#[derive(Debug)]
+pub(crate) struct OwnedMetrics {
+    /// f64 seconds, as bits.
+    start_time: AtomicU64,
+    /// f64 seconds, as bits.
+    end_time: AtomicU64,
+    count: AtomicU64,
+    uncompressed: AtomicU64,
+    compressed: AtomicU64,
+    bytes: AtomicU64,
+    /// `u64::MAX` while nothing was counted.
+    size_min: AtomicU64,
+    size_max: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl Default for OwnedMetrics {
+    fn default() -> Self {
+        let now = now_secs().to_bits();
+        OwnedMetrics {
+            start_time: AtomicU64::new(now),
+            end_time: AtomicU64::new(now),
+            count: AtomicU64::new(0),
+            uncompressed: AtomicU64::new(0),
+            compressed: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            size_min: AtomicU64::new(u64::MAX),
+            size_max: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        }
+    }
+}
+
+impl OwnedMetrics {
+    /// Counts one message, now.
+    pub(crate) fn update(
+        &mut self,
+        wire_len: usize,
+        compressed_len: usize,
+        uncompressed_len: usize,
+    ) {
+        self.update_at(wire_len, compressed_len, uncompressed_len, now_secs());
+    }
+
+    /// Counts one message, at `now_secs`.
+    #[inline]
+    pub(crate) fn update_at(
+        &mut self,
+        wire_len: usize,
+        compressed_len: usize,
+        uncompressed_len: usize,
+        now_secs: f64,
+    ) {
+        let len = wire_len as u64;
+        *self.end_time.get_mut() = now_secs.to_bits();
+        *self.count.get_mut() += 1;
+        *self.uncompressed.get_mut() += uncompressed_len as u64;
+        *self.compressed.get_mut() += compressed_len as u64;
+        *self.bytes.get_mut() += len;
+        let min = self.size_min.get_mut();
+        *min = (*min).min(len);
+        let max = self.size_max.get_mut();
+        *max = (*max).max(len);
+    }
+
+    /// Counts one error, now.
+    pub(crate) fn update_err(&mut self) {
+        *self.end_time.get_mut() = now_secs().to_bits();
+        *self.errors.get_mut() += 1;
+    }
+
+    pub(crate) fn snapshot(&self) -> Metrics {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let count = get(&self.count);
+        let some = |v: u64| if count == 0 { None } else { Some(v) };
+        Metrics {
+            start_time: f64::from_bits(get(&self.start_time)),
+            end_time: f64::from_bits(get(&self.end_time)),
+            msg_count_total: count,
+            msg_uncompressed_bytes_total: get(&self.uncompressed),
+            msg_compressed_bytes_total: get(&self.compressed),
+            msg_bytes_total: get(&self.bytes),
+            msg_size_min: some(get(&self.size_min)),
+            msg_size_max: some(get(&self.size_max)),
+            error_count_total: get(&self.errors),
+            raw: None,
+        }
+    }
+
+    pub(crate) fn reset(&self) {
+        let now = now_secs().to_bits();
+        let set = |a: &AtomicU64, v: u64| a.store(v, Ordering::Relaxed);
+        set(&self.start_time, now);
+        set(&self.end_time, now);
+        set(&self.count, 0);
+        set(&self.uncompressed, 0);
+        set(&self.compressed, 0);
+        set(&self.bytes, 0);
+        set(&self.size_min, u64::MAX);
+        set(&self.size_max, 0);
+        set(&self.errors, 0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +297,51 @@ mod tests {
         assert!((m.msg_size_avg() - 40.0).abs() < 1e-9);
         io.reset();
         assert_eq!(io.snapshot().msg_count_total, 0);
+    }
+
+    #[test]
+    fn owned_counters_match_shared_ones() {
+        let shared = IoMetrics::default();
+        let mut owned = OwnedMetrics::default();
+        let same = |a: Metrics, b: Metrics| {
+            assert_eq!(
+                (
+                    a.msg_count_total,
+                    a.msg_uncompressed_bytes_total,
+                    a.msg_compressed_bytes_total,
+                    a.msg_bytes_total,
+                    a.msg_size_min,
+                    a.msg_size_max,
+                    a.error_count_total
+                ),
+                (
+                    b.msg_count_total,
+                    b.msg_uncompressed_bytes_total,
+                    b.msg_compressed_bytes_total,
+                    b.msg_bytes_total,
+                    b.msg_size_min,
+                    b.msg_size_max,
+                    b.error_count_total
+                )
+            );
+            assert!(a.start_time <= a.end_time && b.start_time <= b.end_time);
+        };
+        same(shared.snapshot(), owned.snapshot());
+        for (w, c, u) in [(30, 10, 20), (50, 20, 40), (7, 7, 7)] {
+            shared.update(w, c, u);
+            owned.update(w, c, u);
+        }
+        shared.update_err();
+        owned.update_err();
+        same(shared.snapshot(), owned.snapshot());
+        let m = owned.snapshot();
+        assert_eq!(m.msg_size_min, Some(7));
+        assert_eq!(m.msg_size_max, Some(50));
+        owned.update_at(9, 9, 9, 123.5);
+        assert_eq!(owned.snapshot().end_time, 123.5);
+        shared.reset();
+        owned.reset();
+        same(shared.snapshot(), owned.snapshot());
+        assert_eq!(owned.snapshot().msg_size_min, None);
     }
 }

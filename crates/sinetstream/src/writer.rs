@@ -3,15 +3,24 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::{Bytes, BytesMut};
+
 use crate::backend::{OpenContext, OutgoingMessage, WriterBackend};
 use crate::builder::WriterBuilder;
 use crate::config::{ServiceConfig, Value};
 use crate::consistency::Consistency;
 use crate::error::{Error, Result};
-use crate::metrics::{IoMetrics, Metrics};
+use crate::metrics::{Metrics, OwnedMetrics};
 use crate::setup::{OpenGuard, Setup, topic_list};
 use crate::value_type::{Payload, Serializer, ValueType};
 use crate::wire::Codec;
+
+/// Payloads up to this size (before compression and encryption) go through the shared encode
+/// buffer, when the backend allows one.
+const POOLED_MAX: usize = 4096;
+
+/// The allocation size of the shared encode buffer.
+const POOL_CHUNK: usize = 64 * 1024;
 
 /// A writer of one service: Python's `MessageWriter`, built but not yet connected.
 ///
@@ -108,12 +117,15 @@ impl MessageWriter {
         };
         let backend = self.setup.backend.open_writer(&ctx).await?;
         Ok(AsyncWriter {
-            backend: Some(backend),
             topic: Arc::from(self.topic.as_str()),
             codec: self.setup.codec.clone(),
             value_type: self.setup.value_type,
             serializer: self.serializer.clone(),
-            metrics: Arc::new(IoMetrics::default()),
+            metrics: OwnedMetrics::default(),
+            pool: backend
+                .pooled_payloads()
+                .then(|| BytesMut::with_capacity(POOL_CHUNK)),
+            backend: Some(backend),
             config: self.setup.config.clone(),
             consistency: self.setup.consistency,
             client_id: self.setup.client_id.clone(),
@@ -157,7 +169,12 @@ pub struct AsyncWriter {
     codec: Arc<Codec>,
     value_type: ValueType,
     serializer: Option<Serializer>,
-    metrics: Arc<IoMetrics>,
+    // Updated through `&mut self` only: no lock per message.
+    metrics: OwnedMetrics,
+    // When the backend allows it, small messages are encoded one after another into this
+    // buffer and sent as slices of it: one allocation per POOL_CHUNK rather than per message
+    // (and no per-message free on the backend's threads).
+    pool: Option<BytesMut>,
     // Also keeps the `*_data` temp files alive as long as this handle.
     config: Arc<ServiceConfig>,
     consistency: Consistency,
@@ -224,20 +241,31 @@ impl AsyncWriter {
             Some(f) => std::borrow::Cow::Owned(f(&value)?),
             None => self.value_type.serialize_ref(&value)?,
         };
-        let (encoded, sizes) = self.codec.encode_measured(&bytes, timestamp_us)?;
+        let (encoded, sizes) = match &mut self.pool {
+            Some(pool) if bytes.len() <= POOLED_MAX => {
+                // The pool is empty between messages; a failed encoding leaves nothing in it.
+                let sizes = self
+                    .codec
+                    .encode_into(&bytes, timestamp_us, pool)
+                    .inspect_err(|_| pool.clear())?;
+                (pool.split().freeze(), sizes)
+            }
+            _ => {
+                let (v, sizes) = self.codec.encode_measured(&bytes, timestamp_us)?;
+                (Bytes::from(v), sizes)
+            }
+        };
         let backend = self.backend.as_mut().ok_or_else(|| {
             Error::connection(format!(
                 "service {:?}: the writer is closed",
                 self.config.service()
             ))
         })?;
-        backend
-            .publish(OutgoingMessage::new(
-                self.topic.clone(),
-                encoded,
-                timestamp_us,
-            ))
-            .await?;
+        let msg = OutgoingMessage::new(self.topic.clone(), encoded, timestamp_us);
+        // Most messages are queued without waiting: no publish future (a boxed one) for them.
+        if let Some(msg) = backend.try_publish(msg)? {
+            backend.publish(msg).await?;
+        }
         match now_us {
             Some(t) => {
                 self.metrics
@@ -396,6 +424,163 @@ impl Drop for Writer {
     fn drop(&mut self) {
         if let Err(e) = self.close_inner() {
             tracing::warn!("closing writer on drop: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use futures::future::BoxFuture;
+
+    use super::*;
+    use crate::backend::{Backend, ReaderBackend, register_backend};
+    use crate::wire::WireConfig;
+
+    /// What a capturing writer was handed.
+    #[derive(Default)]
+    struct Captured {
+        msgs: Mutex<Vec<OutgoingMessage>>,
+        /// Messages that went through `publish` (not `try_publish`).
+        slow: Mutex<usize>,
+    }
+
+    /// A backend whose writers keep every message; `fast`: queue in `try_publish`.
+    struct Capture {
+        captured: Arc<Captured>,
+        pooled: bool,
+        fast: bool,
+    }
+
+    struct CaptureWriter {
+        captured: Arc<Captured>,
+        pooled: bool,
+        fast: bool,
+    }
+
+    impl Backend for Capture {
+        fn open_writer<'a>(
+            &'a self,
+            _ctx: &'a OpenContext<'a>,
+        ) -> BoxFuture<'a, Result<Box<dyn WriterBackend>>> {
+            let w = CaptureWriter {
+                captured: Arc::clone(&self.captured),
+                pooled: self.pooled,
+                fast: self.fast,
+            };
+            Box::pin(async move { Ok(Box::new(w) as Box<dyn WriterBackend>) })
+        }
+
+        fn open_reader<'a>(
+            &'a self,
+            _ctx: &'a OpenContext<'a>,
+        ) -> BoxFuture<'a, Result<Box<dyn ReaderBackend>>> {
+            Box::pin(async { Err(Error::InvalidArgument("no reader".into())) })
+        }
+    }
+
+    impl WriterBackend for CaptureWriter {
+        fn publish(&mut self, msg: OutgoingMessage) -> BoxFuture<'_, Result<()>> {
+            *self.captured.slow.lock().expect("lock") += 1;
+            self.captured.msgs.lock().expect("lock").push(msg);
+            Box::pin(std::future::ready(Ok(())))
+        }
+
+        fn try_publish(&mut self, msg: OutgoingMessage) -> Result<Option<OutgoingMessage>> {
+            if !self.fast {
+                return Ok(Some(msg));
+            }
+            self.captured.msgs.lock().expect("lock").push(msg);
+            Ok(None)
+        }
+
+        fn flush(&mut self) -> BoxFuture<'_, Result<()>> {
+            Box::pin(std::future::ready(Ok(())))
+        }
+
+        fn close(&mut self) -> BoxFuture<'_, Result<()>> {
+            Box::pin(std::future::ready(Ok(())))
+        }
+
+        fn pooled_payloads(&self) -> bool {
+            self.pooled
+        }
+    }
+
+    #[test]
+    fn wire_bytes_are_the_codec_s_on_every_publish_path() {
+        let codec = Codec::new(&WireConfig::default()).expect("codec");
+        let sizes = [
+            0usize,
+            1,
+            100,
+            1000,
+            POOLED_MAX,
+            POOLED_MAX + 1,
+            POOL_CHUNK + 10,
+        ];
+        let payloads: Vec<Vec<u8>> = sizes
+            .iter()
+            .map(|&n| (0..n).map(|i| (i % 251) as u8).collect())
+            .collect();
+        for (pooled, fast) in [(false, false), (false, true), (true, false), (true, true)] {
+            let captured = Arc::new(Captured::default());
+            let name = format!("capture-{pooled}-{fast}");
+            register_backend(
+                &name,
+                Arc::new(Capture {
+                    captured: Arc::clone(&captured),
+                    pooled,
+                    fast,
+                }),
+            );
+            let cfg = format!("svc:\n  type: {name}\n  brokers: here\n");
+            let mut w = MessageWriter::builder("svc")
+                .config_text(cfg)
+                .topic("t")
+                .build()
+                .expect("writer")
+                .open()
+                .expect("open");
+            // Enough small messages to fill several pool chunks, big ones in between.
+            let n = 3000;
+            let mut expected = Vec::with_capacity(n);
+            for i in 0..n {
+                let p = &payloads[if i % 100 == 99 {
+                    i / 100 % sizes.len()
+                } else {
+                    i % 3
+                }];
+                let ts = 1_700_000_000_000_000 + i as i64;
+                w.publish_with_timestamp(p.clone(), ts).expect("publish");
+                expected.push((codec.encode(p, ts).expect("encode"), ts));
+            }
+            let m = w.metrics();
+            assert_eq!(m.msg_count_total, n as u64);
+            assert_eq!(
+                m.msg_bytes_total,
+                expected.iter().map(|(e, _)| e.len() as u64).sum::<u64>()
+            );
+            w.close().expect("close");
+            let msgs = captured.msgs.lock().expect("lock");
+            assert_eq!(msgs.len(), n, "pooled {pooled} fast {fast}");
+            for (i, (m, (e, ts))) in msgs.iter().zip(&expected).enumerate() {
+                assert_eq!(&m.payload[..], &e[..], "message {i}, pooled {pooled}");
+                assert_eq!(m.timestamp_us, *ts);
+                assert_eq!(&*m.topic, "t");
+            }
+            assert_eq!(
+                *captured.slow.lock().expect("lock"),
+                if fast { 0 } else { n }
+            );
+            // Pooled: consecutive small messages lie one after another in one buffer.
+            let adjacent = msgs.windows(2).filter(|w| {
+                w[0].payload.as_ptr_range().end == w[1].payload.as_ptr() && !w[0].payload.is_empty()
+            });
+            if pooled {
+                assert!(adjacent.count() > n / 2, "pooled payloads share buffers");
+            }
         }
     }
 }

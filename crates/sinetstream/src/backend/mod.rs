@@ -131,6 +131,18 @@ pub trait WriterBackend: Send + 'static {
     /// of queued messages are reported by a later call or by [`WriterBackend::flush`].
     fn publish(&mut self, msg: OutgoingMessage) -> BoxFuture<'_, Result<()>>;
 
+    /// Sends (or queues) `msg` as [`publish`] does if that needs no waiting: `Ok(None)` when
+    /// it did, `Ok(Some(msg))`, the message given back untouched, when [`publish`] must run
+    /// (the default).
+    ///
+    /// An optional fast path: the writer tries it before creating a `publish` future, which
+    /// saves an allocation per message when the backend can queue without waiting.
+    ///
+    /// [`publish`]: WriterBackend::publish
+    fn try_publish(&mut self, msg: OutgoingMessage) -> Result<Option<OutgoingMessage>> {
+        Ok(Some(msg))
+    }
+
     /// Waits until every queued message is acknowledged (as the consistency asks).
     fn flush(&mut self) -> BoxFuture<'_, Result<()>>;
 
@@ -140,6 +152,16 @@ pub trait WriterBackend: Send + 'static {
     /// The backend's own metrics.
     fn metrics(&self) -> Option<Map> {
         None
+    }
+
+    /// Whether the writer may encode successive small messages into one shared buffer, each
+    /// [`OutgoingMessage::payload`] a slice of it, which saves an allocation per message.
+    ///
+    /// Only for backends that drop each payload soon after sending it: a payload kept for
+    /// long (queued for readers, cached) keeps the whole buffer (64 KiB) alive. The default
+    /// is `false`.
+    fn pooled_payloads(&self) -> bool {
+        false
     }
 }
 

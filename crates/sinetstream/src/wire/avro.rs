@@ -5,6 +5,8 @@
 //! record `{tstamp: long (timestamp-micros), msg: bytes}` in Avro binary encoding, i.e. a zig-zag
 //! varint and a zig-zag varint length followed by the bytes. Trailing bytes are ignored.
 
+use bytes::BufMut;
+
 use super::invalid;
 use crate::error::Result;
 
@@ -21,13 +23,50 @@ const PREFIX_LEN: usize = AVRO_MARKER.len() + SCHEMA_FINGERPRINT.len();
 const MAX_VARINT_LEN: usize = 10;
 
 /// Appends `v` as an Avro `long` (zig-zag, then little-endian base-128 varint).
+#[cfg(test)]
 pub(crate) fn write_long(v: i64, out: &mut Vec<u8>) {
+    put_long(v, out);
+}
+
+/// Appends `v` as an Avro `long` (zig-zag, then little-endian base-128 varint) to any buffer.
+#[inline]
+pub(crate) fn put_long(v: i64, out: &mut impl BufMut) {
     let mut n = ((v << 1) ^ (v >> 63)) as u64;
+    // One write of the whole varint (at most 10 bytes) rather than a write per byte.
+    let mut tmp = [0u8; MAX_VARINT_LEN];
+    let mut i = 0;
     while n >= 0x80 {
-        out.push((n as u8 & 0x7F) | 0x80);
+        tmp[i] = (n as u8 & 0x7F) | 0x80;
         n >>= 7;
+        i += 1;
     }
-    out.push(n as u8);
+    tmp[i] = n as u8;
+    out.put_slice(&tmp[..=i]);
+}
+
+/// The length of `v` as an Avro `long`.
+#[inline]
+pub(crate) fn long_len(v: i64) -> usize {
+    let n = ((v << 1) ^ (v >> 63)) as u64;
+    (64 - (n | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// The length of the envelope of a `msg_len`-byte message.
+#[inline]
+pub(crate) fn envelope_len(msg_len: usize, timestamp_us: i64) -> usize {
+    PREFIX_LEN + long_len(timestamp_us) + long_len(msg_len as i64) + msg_len
+}
+
+/// Appends the envelope of `msg` (see [`encode_envelope`]) to `out`.
+#[inline]
+pub(crate) fn put_envelope(msg: &[u8], timestamp_us: i64, out: &mut impl BufMut) {
+    let mut prefix = [0u8; PREFIX_LEN];
+    prefix[..AVRO_MARKER.len()].copy_from_slice(&AVRO_MARKER);
+    prefix[AVRO_MARKER.len()..].copy_from_slice(&SCHEMA_FINGERPRINT);
+    out.put_slice(&prefix);
+    put_long(timestamp_us, out);
+    put_long(msg.len() as i64, out);
+    out.put_slice(msg);
 }
 
 /// Reads an Avro `long` from the start of `buf`; returns it and the number of bytes used.
@@ -56,12 +95,8 @@ pub(crate) fn read_long(buf: &[u8]) -> Result<(i64, usize)> {
 
 /// Wraps `msg` and its timestamp (µs since the epoch) in the Avro envelope.
 pub fn encode_envelope(msg: &[u8], timestamp_us: i64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(PREFIX_LEN + 2 * MAX_VARINT_LEN + msg.len());
-    out.extend_from_slice(&AVRO_MARKER);
-    out.extend_from_slice(&SCHEMA_FINGERPRINT);
-    write_long(timestamp_us, &mut out);
-    write_long(msg.len() as i64, &mut out);
-    out.extend_from_slice(msg);
+    let mut out = Vec::with_capacity(envelope_len(msg.len(), timestamp_us));
+    put_envelope(msg, timestamp_us, &mut out);
     out
 }
 
@@ -142,6 +177,17 @@ mod tests {
         ] {
             let e = enc(v);
             assert_eq!(read_long(&e).expect("decodes"), (v, e.len()), "{v}");
+            assert_eq!(long_len(v), e.len(), "{v}");
+        }
+        for shift in 0..64 {
+            for v in [
+                1i64 << shift,
+                (1i64 << shift).wrapping_sub(1),
+                (1i64 << shift).wrapping_neg(),
+                !(1i64 << shift),
+            ] {
+                assert_eq!(long_len(v), enc(v).len(), "{v}");
+            }
         }
     }
 
@@ -169,6 +215,8 @@ mod tests {
                 0x83, 0x89, 0x85, 0x06, 0x0A, b'h', b'e', b'l', b'l', b'o'
             ]
         );
+        assert_eq!(e.len(), envelope_len(5, 1_700_000_000_123_456));
+        assert_eq!(e.capacity(), e.len());
         assert_eq!(
             decode_envelope(&e).expect("ok"),
             (1_700_000_000_123_456, &b"hello"[..])

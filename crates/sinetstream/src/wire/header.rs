@@ -16,10 +16,23 @@ pub const KEY_VERSION_PLAIN: u16 = 0;
 /// Prepends the v3 header carrying `key_version` to `body`.
 pub fn pack_header(key_version: u16, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
-    out.extend_from_slice(&MARKER_V3);
-    out.extend_from_slice(&key_version.to_be_bytes());
+    put_header(key_version, &mut out);
     out.extend_from_slice(body);
     out
+}
+
+/// Appends the v3 header carrying `key_version` to `out`.
+#[inline]
+pub(crate) fn put_header(key_version: u16, out: &mut impl bytes::BufMut) {
+    let v = key_version.to_be_bytes();
+    out.put_slice(&[
+        MARKER_V3[0],
+        MARKER_V3[1],
+        MARKER_V3[2],
+        MARKER_V3[3],
+        v[0],
+        v[1],
+    ]);
 }
 
 /// Splits a v3 message into key version and body; `None` when `buf` is not a v3 message

@@ -18,7 +18,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 
 mod avro;
 mod compression;
@@ -60,6 +60,24 @@ pub struct WireSizes {
     pub compressed: usize,
     /// The whole message on the wire.
     pub wire: usize,
+}
+
+/// A buffer the encoder appends to.
+trait Sink: BufMut {
+    /// Makes room for `n` more bytes.
+    fn reserve_for(&mut self, n: usize);
+}
+
+impl Sink for Vec<u8> {
+    fn reserve_for(&mut self, n: usize) {
+        self.reserve_exact(n);
+    }
+}
+
+impl Sink for BytesMut {
+    fn reserve_for(&mut self, n: usize) {
+        self.reserve(n);
+    }
 }
 
 /// Encodes and decodes messages for one reader or writer.
@@ -112,7 +130,21 @@ impl Codec {
         payload: &[u8],
         timestamp_us: i64,
     ) -> Result<(Vec<u8>, WireSizes)> {
-        self.encode_inner(payload, timestamp_us, None)
+        let mut out = Vec::new();
+        let sizes = self.encode_inner(payload, timestamp_us, None, &mut out)?;
+        Ok((out, sizes))
+    }
+
+    /// [`Codec::encode_measured`] appending the wire bytes to `out` (reserving what they need):
+    /// header, envelope and payload are written in one pass, with no intermediate buffer when
+    /// there is no encryption.
+    pub fn encode_into(
+        &self,
+        payload: &[u8],
+        timestamp_us: i64,
+        out: &mut BytesMut,
+    ) -> Result<WireSizes> {
+        self.encode_inner(payload, timestamp_us, None, out)
     }
 
     /// Deterministic [`Codec::encode`] for reproducible tests: `salt` (of `salt_bytes`) and `iv`
@@ -125,47 +157,68 @@ impl Codec {
         salt: &[u8],
         iv: &[u8],
     ) -> Result<Vec<u8>> {
-        self.encode_inner(payload, timestamp_us, Some((salt, iv)))
-            .map(|(w, _)| w)
+        let mut out = Vec::new();
+        self.encode_inner(payload, timestamp_us, Some((salt, iv)), &mut out)?;
+        Ok(out)
     }
 
-    fn encode_inner(
+    /// Appends the wire bytes to `out`, reserving exactly what they need.
+    fn encode_inner<B: Sink>(
         &self,
         payload: &[u8],
         timestamp_us: i64,
         salt_iv: Option<(&[u8], &[u8])>,
-    ) -> Result<(Vec<u8>, WireSizes)> {
+        out: &mut B,
+    ) -> Result<WireSizes> {
         let compressed: Cow<'_, [u8]> = match &self.compression {
             Some(c) => Cow::Owned(c.compress(payload)?),
             None => Cow::Borrowed(payload),
         };
-        let mut sizes = WireSizes {
-            payload: payload.len(),
-            compressed: compressed.len(),
-            wire: 0,
-        };
-        let body: Cow<'_, [u8]> = if self.user_data_only {
-            compressed
-        } else {
-            Cow::Owned(encode_envelope(&compressed, timestamp_us))
-        };
-        let (key_version, body) = match &self.cipher {
+        let header_len = if self.has_header() { HEADER_LEN } else { 0 };
+        let wire = match &self.cipher {
+            None => {
+                // Everything is written straight into `out`.
+                let body_len = if self.user_data_only {
+                    compressed.len()
+                } else {
+                    avro::envelope_len(compressed.len(), timestamp_us)
+                };
+                let wire = header_len + body_len;
+                out.reserve_for(wire);
+                if header_len > 0 {
+                    header::put_header(KEY_VERSION_PLAIN, out);
+                }
+                if self.user_data_only {
+                    out.put_slice(&compressed);
+                } else {
+                    avro::put_envelope(&compressed, timestamp_us, out);
+                }
+                wire
+            }
             Some(c) => {
+                let body: Cow<'_, [u8]> = if self.user_data_only {
+                    Cow::Borrowed(&compressed)
+                } else {
+                    Cow::Owned(encode_envelope(&compressed, timestamp_us))
+                };
                 let enc = match salt_iv {
                     Some((salt, iv)) => c.encrypt_with(&body, salt, iv)?,
                     None => c.encrypt(&body)?,
                 };
-                (c.max_key_version(), Cow::Owned(enc))
+                let wire = header_len + enc.len();
+                out.reserve_for(wire);
+                if header_len > 0 {
+                    header::put_header(c.max_key_version(), out);
+                }
+                out.put_slice(&enc);
+                wire
             }
-            None => (KEY_VERSION_PLAIN, body),
         };
-        let wire = if self.has_header() {
-            pack_header(key_version, &body)
-        } else {
-            body.into_owned()
-        };
-        sizes.wire = wire.len();
-        Ok((wire, sizes))
+        Ok(WireSizes {
+            payload: payload.len(),
+            compressed: compressed.len(),
+            wire,
+        })
     }
 
     /// Decodes wire bytes.

@@ -342,3 +342,39 @@ fn shared_decode_slices_plain_payloads_and_matches_decode() {
         }
     }
 }
+
+#[test]
+fn encode_into_appends_exactly_what_encode_returns() {
+    let configs: [(&str, Codec); 5] = [
+        ("plain v3", codec(&[])),
+        ("v2", codec(&[("message_format", 2.into())])),
+        ("user_data_only", codec(&[("user_data_only", true.into())])),
+        ("compressed", codec(&[("data_compression", true.into())])),
+        (
+            "encrypted",
+            codec(&[("data_encryption", true.into()), gcm("pw")]),
+        ),
+    ];
+    for (name, c) in &configs {
+        for payload in [&b""[..], b"x", &[7u8; 127][..], &[9u8; 3000][..]] {
+            for ts in [0, -1, 63, 64, 1_700_000_000_123_456, i64::MAX, i64::MIN] {
+                let mut out = bytes::BytesMut::from(&b"prefix"[..]);
+                let sizes = c.encode_into(payload, ts, &mut out).expect("encode_into");
+                assert_eq!(&out[..6], b"prefix", "{name}");
+                let appended = &out[6..];
+                assert_eq!(sizes.wire, appended.len(), "{name}");
+                let (vec, vec_sizes) = c.encode_measured(payload, ts).expect("encode");
+                assert_eq!(sizes, vec_sizes, "{name}");
+                assert_eq!(vec.capacity(), vec.len(), "{name}: exact allocation");
+                if *name == "encrypted" {
+                    // A fresh IV per message: compare what decodes.
+                    let d = c.decode(appended).expect("decode");
+                    assert_eq!(d.payload, payload, "{name}");
+                    assert_eq!(d.timestamp_us, Some(ts), "{name}");
+                } else {
+                    assert_eq!(appended, &vec[..], "{name} ts={ts}");
+                }
+            }
+        }
+    }
+}

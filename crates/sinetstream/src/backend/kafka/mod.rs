@@ -238,6 +238,23 @@ impl KafkaWriter {
         failures.map_err(|e| self.err(e))
     }
 
+    /// Reports earlier failures, then queues `msg` if that needs no waiting (most records go
+    /// in so: no send future is built for them, which is large and showed in profiles); gives
+    /// the record back when it must wait for metadata or buffer space.
+    fn try_queue(&mut self, msg: OutgoingMessage) -> Result<Option<ProducerRecord>> {
+        self.check_failures()?;
+        let record = ProducerRecord::new(msg.topic, msg.payload)
+            .with_timestamp(msg.timestamp_us.div_euclid(1000));
+        match self.producer.try_send_untracked(record) {
+            Ok(None) => {
+                self.sent += 1;
+                Ok(None)
+            }
+            Ok(Some(record)) => Ok(Some(record)),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
     async fn close_inner(&mut self) -> Result<()> {
         // close() reports failures during the close; check_failures the ones before.
         let closed = self.producer.close().await;
@@ -249,18 +266,8 @@ impl KafkaWriter {
 
 impl WriterBackend for KafkaWriter {
     fn publish(&mut self, msg: OutgoingMessage) -> BoxFuture<'_, Result<()>> {
-        if let Err(e) = self.check_failures() {
-            return Box::pin(std::future::ready(Err(e)));
-        }
-        let record = ProducerRecord::new(msg.topic, msg.payload)
-            .with_timestamp(msg.timestamp_us.div_euclid(1000));
-        // Most records go in without waiting: no send future is built for them (it is large,
-        // and building it per record showed in profiles).
-        match self.producer.try_send_untracked(record) {
-            Ok(None) => {
-                self.sent += 1;
-                Box::pin(std::future::ready(Ok(())))
-            }
+        match self.try_queue(msg) {
+            Ok(None) => Box::pin(std::future::ready(Ok(()))),
             Ok(Some(record)) => Box::pin(async move {
                 self.producer
                     .send_untracked(record)
@@ -269,8 +276,15 @@ impl WriterBackend for KafkaWriter {
                 self.sent += 1;
                 Ok(())
             }),
-            Err(e) => Box::pin(std::future::ready(Err(self.err(e)))),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
         }
+    }
+
+    fn try_publish(&mut self, msg: OutgoingMessage) -> Result<Option<OutgoingMessage>> {
+        let timestamp_us = msg.timestamp_us;
+        Ok(self.try_queue(msg)?.map(|record| {
+            OutgoingMessage::new(record.topic, record.value.unwrap_or_default(), timestamp_us)
+        }))
     }
 
     fn flush(&mut self) -> BoxFuture<'_, Result<()>> {
@@ -304,6 +318,11 @@ impl WriterBackend for KafkaWriter {
                 }
             }
         })
+    }
+
+    fn pooled_payloads(&self) -> bool {
+        // The producer drops each record once its batch is acknowledged or failed.
+        true
     }
 
     fn metrics(&self) -> Option<Map> {
