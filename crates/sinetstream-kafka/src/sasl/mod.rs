@@ -167,6 +167,9 @@ pub(crate) async fn authenticate(m: &Arc<Messenger>, cfg: &SaslConfig) -> Result
 /// the Java client does (the spread keeps many connections from all doing
 /// it at once).
 fn reauth_delay(lifetime: Duration) -> Duration {
+    // The lifetime comes from the broker: a year at most keeps the
+    // arithmetic and the timer far from overflowing.
+    let lifetime = lifetime.min(Duration::from_secs(365 * 24 * 3600));
     lifetime.mul_f64(rand::rng().random_range(0.85..0.95))
 }
 
@@ -267,6 +270,17 @@ async fn exchange(m: &Messenger, cfg: &SaslConfig, lane: Lane) -> Result<Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reauth_comes_before_expiry_whatever_the_broker_says() {
+        let d = reauth_delay(Duration::from_secs(100));
+        assert!(
+            d >= Duration::from_secs(85) && d <= Duration::from_secs(95),
+            "{d:?}"
+        );
+        let huge = Duration::from_millis(i64::MAX as u64);
+        assert!(reauth_delay(huge) <= Duration::from_secs(365 * 24 * 3600));
+    }
 
     #[test]
     fn password_is_redacted() {
