@@ -12,9 +12,10 @@ use kafka_protocol::messages::{
     HeartbeatResponse, InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest,
     JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListOffsetsRequest,
     ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse,
-    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
-    SyncGroupRequest, SyncGroupResponse,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse, ProduceRequest, ProduceResponse, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse, SyncGroupRequest,
+    SyncGroupResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -59,6 +60,9 @@ apis! {
     // v13+ addresses topics by id.
     FetchRequest => FetchResponse, Fetch, 4..=12;
     ListOffsetsRequest => ListOffsetsResponse, ListOffsets, 1..=8;
+    // v3 added the consumer's replica id -1 (Kafka 2.3); older brokers
+    // leave positions unvalidated.
+    OffsetForLeaderEpochRequest => OffsetForLeaderEpochResponse, OffsetForLeaderEpoch, 3..=4;
     // Consumer groups (classic protocol). v4+ batches coordinator keys;
     // both forms are handled.
     FindCoordinatorRequest => FindCoordinatorResponse, FindCoordinator, 1..=6;
@@ -106,6 +110,7 @@ pub(crate) fn fuzz_decode(api_key: i16, version: i16, raw: bytes::Bytes) -> bool
         ApiKey::InitProducerId => one::<InitProducerIdRequest>(version, raw),
         ApiKey::Fetch => one::<FetchRequest>(version, raw),
         ApiKey::ListOffsets => one::<ListOffsetsRequest>(version, raw),
+        ApiKey::OffsetForLeaderEpoch => one::<OffsetForLeaderEpochRequest>(version, raw),
         ApiKey::FindCoordinator => one::<FindCoordinatorRequest>(version, raw),
         ApiKey::JoinGroup => one::<JoinGroupRequest>(version, raw),
         ApiKey::SyncGroup => one::<SyncGroupRequest>(version, raw),

@@ -147,8 +147,10 @@ impl Cluster {
             ))
             .with_allow_auto_topic_creation(self.config.allow_auto_topic_creation);
         let resp = self.any_request(&req).await?;
-        let snapshot = Arc::new(ClusterMetadata::from_response(&resp));
+        let mut fresh = ClusterMetadata::from_response(&resp);
         let mut st = lock(&self.meta);
+        fresh.keep_newer_epochs(&st.snapshot);
+        let snapshot = Arc::new(fresh);
         st.snapshot = Arc::clone(&snapshot);
         st.generation += 1;
         st.stale = false;

@@ -111,6 +111,25 @@ pub enum KafkaError {
     /// The producer or connection was closed.
     #[error("closed: {0}")]
     Closed(String),
+
+    /// A partition's log lost records the consumer had fetched (an unclean
+    /// leader election), and `auto_offset_reset` is `none`, so the consumer
+    /// does not pick a new position by itself.
+    #[error(
+        "the log of {partition} was truncated under the consumer's position {offset}: {}",
+        match .divergent {
+            Some(d) => format!("records from offset {d} on differ from those fetched; seek to go on"),
+            None => "the leader no longer has the records before it; seek to go on".to_owned(),
+        }
+    )]
+    LogTruncation {
+        /// `topic-partition`.
+        partition: String,
+        /// The consumer's fetch position.
+        offset: i64,
+        /// The first offset whose record differs, when the leader could tell.
+        divergent: Option<i64>,
+    },
 }
 
 impl KafkaError {

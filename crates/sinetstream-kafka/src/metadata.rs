@@ -42,6 +42,9 @@ pub struct TopicMetadata {
     pub error: Option<ErrorCode>,
     /// Partitions, sorted by index.
     pub partitions: Vec<PartitionMetadata>,
+    /// The topic's id (Metadata v10+), which tells a topic deleted and
+    /// made again from the one before.
+    pub(crate) id: Option<[u8; 16]>,
 }
 
 impl TopicMetadata {
@@ -101,6 +104,43 @@ impl ClusterMetadata {
         self.topic(topic)?.partition(partition)?.leader
     }
 
+    /// The leader epoch of a partition, -1 if unknown.
+    pub fn leader_epoch(&self, topic: &str, partition: i32) -> i32 {
+        self.topic(topic)
+            .and_then(|t| t.partition(partition))
+            .map_or(-1, |p| p.leader_epoch)
+    }
+
+    /// Keeps, for each partition whose leader epoch the new answer puts
+    /// below what `old` knew, the old entry: the broker that answered has
+    /// not heard of the newer leader yet, and going back to the old one
+    /// would fetch from a log that may be truncated (KIP-320). A topic made
+    /// again (another id) starts its epochs afresh and is taken as it is.
+    pub(crate) fn keep_newer_epochs(&mut self, old: &ClusterMetadata) {
+        for (name, t) in &mut self.topics {
+            let Some(o) = old.topics.get(name) else {
+                continue;
+            };
+            if t.id != o.id {
+                continue;
+            }
+            for p in &mut t.partitions {
+                if let Some(op) = o.partition(p.id) {
+                    if p.leader_epoch >= 0 && op.leader_epoch > p.leader_epoch {
+                        tracing::debug!(
+                            topic = %name,
+                            partition = p.id,
+                            stale = p.leader_epoch,
+                            known = op.leader_epoch,
+                            "metadata with an older leader epoch; keeping the newer"
+                        );
+                        *p = op.clone();
+                    }
+                }
+            }
+        }
+    }
+
     pub(crate) fn from_response(resp: &MetadataResponse) -> ClusterMetadata {
         let brokers = resp
             .brokers
@@ -141,6 +181,7 @@ impl ClusterMetadata {
                         name,
                         error: ErrorCode::from_code(t.error_code),
                         partitions,
+                        id: Some(*t.topic_id.as_bytes()).filter(|id| *id != [0; 16]),
                     },
                 ))
             })
@@ -151,5 +192,54 @@ impl ClusterMetadata {
             brokers,
             topics,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(id: u8, epochs: &[(i32, i32)]) -> ClusterMetadata {
+        let partitions = epochs
+            .iter()
+            .enumerate()
+            .map(|(i, &(leader, leader_epoch))| PartitionMetadata {
+                id: i32::try_from(i).expect("small"),
+                leader: Some(leader),
+                leader_epoch,
+                error: None,
+            })
+            .collect();
+        let t = TopicMetadata {
+            name: "t".into(),
+            error: None,
+            partitions,
+            id: Some([id; 16]),
+        };
+        ClusterMetadata {
+            topics: [("t".to_owned(), t)].into(),
+            ..ClusterMetadata::default()
+        }
+    }
+
+    #[test]
+    fn an_older_leader_epoch_does_not_replace_a_newer_one() {
+        let known = meta(1, &[(1, 5), (2, 3), (3, 7)]);
+        // Partition 0 went back (a lagging broker answered), 1 moved on,
+        // 2 has no epoch (an old Metadata version).
+        let mut fresh = meta(1, &[(2, 4), (3, 4), (1, -1)]);
+        fresh.keep_newer_epochs(&known);
+        assert_eq!(fresh.leader("t", 0), Some(1));
+        assert_eq!(fresh.leader_epoch("t", 0), 5);
+        assert_eq!(fresh.leader("t", 1), Some(3));
+        assert_eq!(fresh.leader_epoch("t", 1), 4);
+        assert_eq!(fresh.leader("t", 2), Some(1));
+        assert_eq!(fresh.leader_epoch("t", 9), -1, "unknown partition");
+
+        // The topic was deleted and made again: its epochs start afresh.
+        let mut remade = meta(2, &[(2, 0), (3, 0), (1, 0)]);
+        remade.keep_newer_epochs(&known);
+        assert_eq!(remade.leader("t", 0), Some(2));
+        assert_eq!(remade.leader_epoch("t", 0), 0);
     }
 }

@@ -309,6 +309,10 @@ pub(crate) struct BatchScan {
     /// A batch right after the complete ones whose length field is wrong:
     /// its base offset and the problem.
     pub(crate) error: Option<(i64, String)>,
+    /// The partition leader epoch of the last complete batch, which the
+    /// consumer checks its position against after a leader change (KIP-320;
+    /// `None`: no complete batch, or one written before epochs were kept).
+    pub(crate) last_epoch: Option<i32>,
 }
 
 /// Walks the batch headers of `data` (base offset, length, last offset
@@ -319,6 +323,7 @@ pub(crate) fn scan_batches(data: &[u8]) -> BatchScan {
         complete: 0,
         next_offset: None,
         error: None,
+        last_epoch: None,
     };
     loop {
         let rest = &data[scan.complete..];
@@ -327,6 +332,7 @@ pub(crate) fn scan_batches(data: &[u8]) -> BatchScan {
                 let last_delta = i32::from_be_bytes([rest[23], rest[24], rest[25], rest[26]]);
                 let last = base_offset(rest).saturating_add(i64::from(last_delta));
                 scan.next_offset = Some(last.saturating_add(1));
+                scan.last_epoch = epoch_of(rest);
                 scan.complete += size;
             }
             Ok(None) => return scan,
@@ -338,10 +344,18 @@ pub(crate) fn scan_batches(data: &[u8]) -> BatchScan {
     }
 }
 
+/// The partition leader epoch of the batch at the start of `b` (at least
+/// 16 bytes), `None` when the broker did not set one.
+fn epoch_of(b: &[u8]) -> Option<i32> {
+    Some(i32::from_be_bytes([b[12], b[13], b[14], b[15]])).filter(|e| *e >= 0)
+}
+
 /// The header fields of a v2 batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BatchHeader {
     pub(crate) base_offset: i64,
+    /// The leader's epoch when the batch was appended (`None`: not set).
+    pub(crate) partition_leader_epoch: Option<i32>,
     pub(crate) last_offset_delta: i32,
     pub(crate) base_timestamp: i64,
     pub(crate) max_timestamp: i64,
@@ -397,6 +411,7 @@ pub(crate) fn batch_header(b: &[u8]) -> Result<BatchHeader, String> {
     };
     Ok(BatchHeader {
         base_offset: be_i64(0),
+        partition_leader_epoch: epoch_of(b),
         last_offset_delta: be_i32(23),
         base_timestamp: be_i64(27),
         max_timestamp: be_i64(35),
@@ -729,6 +744,24 @@ mod tests {
         assert_eq!(scan.complete, b.len(), "the scan agrees");
         assert_eq!(scan.next_offset, Some(1));
         assert_eq!(scan.error, None);
+        assert_eq!(scan.last_epoch, None, "a producer leaves the epoch unset");
+    }
+
+    #[test]
+    fn the_leader_epoch_comes_from_the_last_complete_batch() {
+        let b = encode_batch(&[rec(1)], ProducerIdentity::NONE, Compression::None).expect("encode");
+        let mut data = BytesMut::new();
+        for epoch in [3i32, 5, 9] {
+            // The broker stamps the epoch outside the CRC'd part.
+            let mut one = BytesMut::from(&b[..]);
+            one[12..16].copy_from_slice(&epoch.to_be_bytes());
+            data.extend_from_slice(&one);
+        }
+        let cut = data.len() - 1; // the batch of epoch 9 is cut
+        let scan = scan_batches(&data[..cut]);
+        assert_eq!(scan.last_epoch, Some(5));
+        let h = batch_header(&data[..b.len()]).expect("header");
+        assert_eq!(h.partition_leader_epoch, Some(3));
     }
 
     #[test]

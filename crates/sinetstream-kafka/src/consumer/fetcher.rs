@@ -9,7 +9,12 @@ use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, ListOffsetsRequest, TopicName};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId, FetchRequest, ListOffsetsRequest, OffsetForLeaderEpochRequest, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ConsumerRecord, IsolationLevel, TopicPartition};
@@ -27,14 +32,26 @@ pub(crate) struct FetchLimits {
     pub(crate) isolation: IsolationLevel,
 }
 
-/// A Fetch request for `parts` (partition → offset), all led by one broker.
-pub(crate) fn fetch_request(parts: &[(TopicPartition, i64)], l: &FetchLimits) -> FetchRequest {
+/// A partition to fetch: where from, and the leader epoch the metadata
+/// gives (-1: unknown). A leader whose epoch differs refuses the fetch
+/// (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH) instead of serving data
+/// from a log that may be about to be truncated (KIP-320).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FetchPart {
+    pub(crate) tp: TopicPartition,
+    pub(crate) offset: i64,
+    pub(crate) leader_epoch: i32,
+}
+
+/// A Fetch request for `parts`, all led by one broker.
+pub(crate) fn fetch_request(parts: &[FetchPart], l: &FetchLimits) -> FetchRequest {
     let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
-    for (tp, offset) in parts {
-        topics.entry(&tp.topic).or_default().push(
+    for p in parts {
+        topics.entry(&p.tp.topic).or_default().push(
             FetchPartition::default()
-                .with_partition(tp.partition)
-                .with_fetch_offset(*offset)
+                .with_partition(p.tp.partition)
+                .with_current_leader_epoch(p.leader_epoch)
+                .with_fetch_offset(p.offset)
                 .with_partition_max_bytes(l.partition_max_bytes),
         );
     }
@@ -89,6 +106,9 @@ pub(crate) struct Chunk {
     /// A batch with an unusable length after `data`: its base offset and
     /// the problem, reported when decoding gets there.
     bad: Option<(i64, String)>,
+    /// The leader epoch of the last complete batch: the epoch of the
+    /// position after this chunk.
+    pub(crate) last_epoch: Option<i32>,
 }
 
 /// Decoding a chunk stopped at a batch that cannot be decoded.
@@ -143,6 +163,7 @@ impl Chunk {
             aborted: aborted.into_iter(),
             aborting: HashSet::new(),
             bad: scan.error,
+            last_epoch: scan.last_epoch,
         };
         (Some(chunk), scan.next_offset)
     }
@@ -265,6 +286,7 @@ impl Chunk {
         let skip_below = self.skip_below;
         let topic = &self.topic;
         let partition = self.tp.partition;
+        let leader_epoch = h.partition_leader_epoch;
         decode_records(b, &h, limit, |r| {
             if r.offset >= skip_below {
                 out.push_back(ConsumerRecord {
@@ -275,6 +297,7 @@ impl Chunk {
                     key: r.key,
                     value: r.value,
                     headers: r.headers,
+                    leader_epoch,
                 });
             }
         })
@@ -310,14 +333,15 @@ pub(crate) enum End {
 }
 
 /// ListOffsets for `parts`, grouped by leader: the earliest or latest
-/// offset of each (latest = last stable offset under read_committed).
+/// offset of each (latest = last stable offset under read_committed), with
+/// the leader epoch of the record before it when the broker tells.
 /// Partitions whose leader is unknown or failed are left out; the caller
 /// retries them after a metadata refresh.
 pub(crate) async fn list_offsets(
     cluster: &Cluster,
     parts: &[(TopicPartition, End)],
     isolation: IsolationLevel,
-) -> Result<HashMap<TopicPartition, i64>> {
+) -> Result<HashMap<TopicPartition, (i64, Option<i32>)>> {
     let (snap, generation) = cluster.metadata();
     let mut by_leader: BTreeMap<i32, Vec<&(TopicPartition, End)>> = BTreeMap::new();
     for p in parts {
@@ -333,6 +357,7 @@ pub(crate) async fn list_offsets(
             topics.entry(&tp.topic).or_default().push(
                 ListOffsetsPartition::default()
                     .with_partition_index(tp.partition)
+                    .with_current_leader_epoch(snap.leader_epoch(&tp.topic, tp.partition))
                     .with_timestamp(match end {
                         End::Earliest => -2,
                         End::Latest => -1,
@@ -371,7 +396,7 @@ pub(crate) async fn list_offsets(
                 let tp = TopicPartition::new(t.name.0.as_str(), p.partition_index);
                 match ErrorCode::from_code(p.error_code) {
                     None => {
-                        out.insert(tp, p.offset);
+                        out.insert(tp, (p.offset, Some(p.leader_epoch).filter(|e| *e >= 0)));
                     }
                     Some(code) if code.is_retriable() => {
                         if code.invalidates_metadata() {
@@ -382,6 +407,139 @@ pub(crate) async fn list_offsets(
                         return Err(KafkaError::broker(
                             code,
                             format!("ListOffsets of {tp}"),
+                            None,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What the leader's log says of a position after a leader change
+/// (KIP-320): whether the records fetched before it are still the log's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Validation {
+    /// The log holds the position's epoch up to the position at least.
+    Valid,
+    /// The log was truncated: from `offset` on it holds other records than
+    /// those fetched (or none yet). `epoch` is the epoch before `offset`.
+    Diverged { offset: i64, epoch: i32 },
+    /// The leader knows nothing of the position's epoch (it is older than
+    /// the log's start, or the broker kept no epochs): no point to go back
+    /// to, so the offset reset policy decides.
+    Unknown,
+}
+
+/// Judges a position (`offset`, fetched under epoch E) by what the leader
+/// answered to OffsetsForLeaderEpoch(E): the largest epoch ≤ E it has, and
+/// where that epoch ends in its log. As the Java client does.
+pub(crate) fn judge(offset: i64, end_epoch: i32, end_offset: i64) -> Validation {
+    if end_epoch < 0 || end_offset < 0 {
+        Validation::Unknown
+    } else if end_offset < offset {
+        Validation::Diverged {
+            offset: end_offset,
+            epoch: end_epoch,
+        }
+    } else {
+        Validation::Valid
+    }
+}
+
+/// A position to validate: the partition, its fetch offset, the leader
+/// epoch of the record before it, and the leader epoch the metadata gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ToValidate {
+    pub(crate) tp: TopicPartition,
+    pub(crate) offset: i64,
+    pub(crate) offset_epoch: i32,
+    pub(crate) leader_epoch: i32,
+}
+
+/// OffsetsForLeaderEpoch for `parts`, grouped by leader, judged with
+/// [`judge`]. Partitions whose leader is unknown, or that failed in a
+/// retriable way, are left out (the caller retries them after a metadata
+/// refresh). A broker too old to answer (before Kafka 2.3) cannot tell:
+/// its partitions count as valid.
+pub(crate) async fn validate_positions(
+    cluster: &Cluster,
+    parts: &[ToValidate],
+) -> Result<HashMap<TopicPartition, Validation>> {
+    let (snap, generation) = cluster.metadata();
+    let mut by_leader: BTreeMap<i32, Vec<&ToValidate>> = BTreeMap::new();
+    for p in parts {
+        match snap.leader(&p.tp.topic, p.tp.partition) {
+            Some(l) => by_leader.entry(l).or_default().push(p),
+            None => cluster.invalidate(generation),
+        }
+    }
+    let mut out = HashMap::new();
+    for (leader, ps) in by_leader {
+        let mut topics: BTreeMap<&str, Vec<OffsetForLeaderPartition>> = BTreeMap::new();
+        for p in &ps {
+            topics.entry(&p.tp.topic).or_default().push(
+                OffsetForLeaderPartition::default()
+                    .with_partition(p.tp.partition)
+                    .with_current_leader_epoch(p.leader_epoch)
+                    .with_leader_epoch(p.offset_epoch),
+            );
+        }
+        let req = OffsetForLeaderEpochRequest::default()
+            // -1: a consumer, not a follower replica.
+            .with_replica_id(BrokerId(-1))
+            .with_topics(
+                topics
+                    .into_iter()
+                    .map(|(t, ps)| {
+                        OffsetForLeaderTopic::default()
+                            .with_topic(TopicName(StrBytes::from_string(t.to_owned())))
+                            .with_partitions(ps)
+                    })
+                    .collect(),
+            );
+        let resp = match cluster.broker(leader).await {
+            Ok(c) => c.request(&req).await,
+            Err(e) => Err(e),
+        };
+        let resp = match resp {
+            Ok(r) => r,
+            Err(KafkaError::UnsupportedVersion { .. }) => {
+                tracing::debug!(
+                    broker = leader,
+                    "no OffsetsForLeaderEpoch v3+: positions not validated"
+                );
+                out.extend(ps.iter().map(|p| (p.tp.clone(), Validation::Valid)));
+                continue;
+            }
+            Err(e) if e.is_retriable() => {
+                cluster.invalidate(generation);
+                tracing::debug!(broker = leader, error = %e, "OffsetsForLeaderEpoch failed; will retry");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        for t in &resp.topics {
+            for r in &t.partitions {
+                let tp = TopicPartition::new(t.topic.0.as_str(), r.partition);
+                let Some(p) = ps.iter().find(|p| p.tp == tp) else {
+                    continue;
+                };
+                match ErrorCode::from_code(r.error_code) {
+                    None => {
+                        out.insert(tp, judge(p.offset, r.leader_epoch, r.end_offset));
+                    }
+                    Some(code) if code.is_retriable() => {
+                        tracing::debug!(partition = %tp, error = %code, "position validation; will retry");
+                        if code.invalidates_metadata() {
+                            cluster.invalidate(generation);
+                        }
+                    }
+                    Some(code) => {
+                        return Err(KafkaError::broker(
+                            code,
+                            format!("OffsetsForLeaderEpoch of {tp} from broker {leader}"),
                             None,
                         ));
                     }
@@ -657,6 +815,67 @@ mod tests {
                 .expect("complete");
         }
         at
+    }
+
+    #[test]
+    fn positions_are_judged_as_the_java_client_does() {
+        // The epoch ends past the position: nothing lost.
+        assert_eq!(judge(100, 3, 150), Validation::Valid);
+        assert_eq!(judge(100, 3, 100), Validation::Valid);
+        // The new leader's log holds epoch 3 only up to 80: the records
+        // fetched from 80 on are gone (and others may take their offsets).
+        assert_eq!(
+            judge(100, 3, 80),
+            Validation::Diverged {
+                offset: 80,
+                epoch: 3
+            }
+        );
+        // An older epoch answered: the log diverges where it ends.
+        assert_eq!(
+            judge(100, 2, 60),
+            Validation::Diverged {
+                offset: 60,
+                epoch: 2
+            }
+        );
+        // The leader knows no epoch that old.
+        assert_eq!(judge(100, -1, -1), Validation::Unknown);
+        assert_eq!(judge(100, 2, -1), Validation::Unknown);
+    }
+
+    #[test]
+    fn fetches_carry_the_leader_epoch() {
+        let limits = FetchLimits {
+            min_bytes: 1,
+            max_wait_ms: 500,
+            max_bytes: 1 << 20,
+            partition_max_bytes: 1 << 16,
+            isolation: IsolationLevel::ReadUncommitted,
+        };
+        let parts = [
+            FetchPart {
+                tp: TopicPartition::new("a", 1),
+                offset: 10,
+                leader_epoch: 4,
+            },
+            FetchPart {
+                tp: TopicPartition::new("a", 0),
+                offset: 7,
+                leader_epoch: -1,
+            },
+        ];
+        let req = fetch_request(&parts, &limits);
+        assert_eq!(req.topics.len(), 1);
+        let ps = &req.topics[0].partitions;
+        assert_eq!(
+            ps.iter()
+                .map(|p| (p.partition, p.fetch_offset, p.current_leader_epoch))
+                .collect::<Vec<_>>(),
+            vec![(1, 10, 4), (0, 7, -1)]
+        );
+        // Only the consumer's fields: no follower epoch check.
+        assert!(ps.iter().all(|p| p.last_fetched_epoch == -1));
     }
 
     #[test]

@@ -750,17 +750,23 @@ impl Group {
     /// Commits `offsets` (next offset to read, per partition) with the
     /// current generation. Coordinator moves are retried; a lost
     /// membership fails the commit (and asks for a rejoin).
-    pub(crate) async fn commit(&self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
+    /// Commits `offsets`: partition → (offset, leader epoch of the record
+    /// before it, when known).
+    pub(crate) async fn commit(
+        &self,
+        offsets: &BTreeMap<TopicPartition, (i64, Option<i32>)>,
+    ) -> Result<()> {
         if offsets.is_empty() {
             return Ok(());
         }
         let gid = &self.settings.group_id;
         let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-        for (tp, off) in offsets {
+        for (tp, &(off, epoch)) in offsets {
             by_topic.entry(&tp.topic).or_default().push(
                 OffsetCommitRequestPartition::default()
                     .with_partition_index(tp.partition)
-                    .with_committed_offset(*off),
+                    .with_committed_offset(off)
+                    .with_committed_leader_epoch(epoch.unwrap_or(-1)),
             );
         }
         let topics: Vec<OffsetCommitRequestTopic> = by_topic
@@ -858,10 +864,10 @@ impl Group {
     }
 
     /// The committed offsets of `parts` (`None` where nothing is committed).
-    pub(crate) async fn committed(
+    pub(crate) async fn committed_with_epochs(
         &self,
         parts: &[TopicPartition],
-    ) -> Result<HashMap<TopicPartition, Option<i64>>> {
+    ) -> Result<HashMap<TopicPartition, Option<(i64, Option<i32>)>>> {
         let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
         for tp in parts {
             by_topic.entry(&tp.topic).or_default().push(tp.partition);
@@ -898,7 +904,7 @@ impl Group {
     async fn committed_once(
         &self,
         topics: &[OffsetFetchRequestTopic],
-    ) -> Result<HashMap<TopicPartition, Option<i64>>> {
+    ) -> Result<HashMap<TopicPartition, Option<(i64, Option<i32>)>>> {
         let conn = self.coordinator().await?;
         let v = conn.version_for(ApiKey::OffsetFetch)?;
         let mut req = OffsetFetchRequest::default()
@@ -921,7 +927,10 @@ impl Group {
                 }
                 out.insert(
                     TopicPartition::new(t.name.0.as_str(), p.partition_index),
-                    (p.committed_offset >= 0).then_some(p.committed_offset),
+                    (p.committed_offset >= 0).then_some((
+                        p.committed_offset,
+                        Some(p.committed_leader_epoch).filter(|e| *e >= 0),
+                    )),
                 );
             }
         }

@@ -267,6 +267,11 @@ pub struct ConsumerRecord {
     pub value: Option<Bytes>,
     /// Headers, in order, repeated keys kept.
     pub headers: Vec<Header>,
+    /// The partition leader's epoch when the record was written (`None`
+    /// for records older than Kafka 0.11's epochs). Committed with the
+    /// offset, so that a later reader can tell whether the log was
+    /// truncated under it (KIP-320).
+    pub leader_epoch: Option<i32>,
 }
 
 /// Where a partition's next fetch starts.
@@ -282,8 +287,18 @@ enum Pos {
 #[derive(Debug)]
 struct PartState {
     pos: Pos,
+    /// The leader epoch of the record before `pos` (of the batch fetched
+    /// last, or as committed), when known: checked with the leader after
+    /// a leader change, to find records lost to an unclean election.
+    offset_epoch: Option<i32>,
+    /// The leader epoch under which `pos` was last fetched or checked. A
+    /// different one in the metadata means a new leader, whose log may
+    /// have diverged: `pos` is validated before the next fetch (KIP-320).
+    leader_epoch: Option<i32>,
     /// One past the last record handed to the application.
     delivered: Option<i64>,
+    /// The leader epoch of that record, committed with the offset.
+    delivered_epoch: Option<i32>,
     /// Records of this partition in the buffer.
     buffered: usize,
     /// Undecoded bytes of this partition in pending chunks.
@@ -308,7 +323,10 @@ impl PartState {
     fn new(pos: Pos, epoch: u64) -> Self {
         PartState {
             pos,
+            offset_epoch: None,
+            leader_epoch: None,
             delivered: None,
+            delivered_epoch: None,
             buffered: 0,
             pending_bytes: 0,
             pending_error: false,
@@ -324,8 +342,8 @@ impl PartState {
 struct FetchOutcome {
     broker: i32,
     metadata_generation: u64,
-    /// Partition → (fetch offset, epoch) as sent.
-    sent: HashMap<TopicPartition, (i64, u64)>,
+    /// Partition → (fetch offset, epoch, leader epoch) as sent.
+    sent: HashMap<TopicPartition, (i64, u64, i32)>,
     result: Result<FetchResponse>,
 }
 
@@ -755,6 +773,7 @@ impl Consumer {
             }
             st.buffered = st.buffered.saturating_sub(1);
             st.delivered = Some(r.offset + 1);
+            st.delivered_epoch = r.leader_epoch;
         }
         Ok(Some(r))
     }
@@ -797,6 +816,7 @@ impl Consumer {
                 Err(e) => {
                     let broker = chunk.broker;
                     st.pos = Pos::Known(e.offset);
+                    st.offset_epoch = None;
                     st.epoch = self.next_epoch;
                     self.next_epoch += 1;
                     st.pending_bytes = 0;
@@ -965,7 +985,7 @@ impl Consumer {
             .collect();
         if !need_committed.is_empty() {
             let found = match &self.group {
-                Some(g) => g.committed(&need_committed).await?,
+                Some(g) => g.committed_with_epochs(&need_committed).await?,
                 None => HashMap::new(),
             };
             let reset = self.reset_pos();
@@ -977,8 +997,12 @@ impl Consumer {
                     continue;
                 }
                 match found.get(&tp).copied().flatten() {
-                    Some(o) => {
+                    Some((o, epoch)) => {
                         st.pos = Pos::Known(o);
+                        // Checked against the leader before fetching: the
+                        // log may have lost records since the commit.
+                        st.offset_epoch = epoch;
+                        st.leader_epoch = None;
                         self.committed.insert(tp, o);
                     }
                     None => match reset {
@@ -1004,17 +1028,120 @@ impl Consumer {
                 _ => None,
             })
             .collect();
-        if need_reset.is_empty() {
+        if !need_reset.is_empty() {
+            let found =
+                fetcher::list_offsets(&self.cluster, &need_reset, self.config.isolation_level)
+                    .await?;
+            let (snap, _) = self.cluster.metadata();
+            for (tp, end) in need_reset {
+                if let (Some(st), Some(&(o, epoch))) = (self.parts.get_mut(&tp), found.get(&tp)) {
+                    if st.pos == Pos::Reset(end) {
+                        tracing::debug!(partition = %tp, offset = o, ?end, "offset reset");
+                        st.pos = Pos::Known(o);
+                        st.offset_epoch = epoch;
+                        // The leader just told: nothing to check.
+                        st.leader_epoch = Some(snap.leader_epoch(&tp.topic, tp.partition));
+                    }
+                }
+            }
+        }
+        self.validate_positions().await
+    }
+
+    /// Positions whose leader changed since they were fetched, with what
+    /// to send to validate them.
+    fn to_validate(&self) -> Vec<fetcher::ToValidate> {
+        let (snap, _) = self.cluster.metadata();
+        self.parts
+            .iter()
+            .filter_map(|(tp, st)| {
+                let Pos::Known(offset) = st.pos else {
+                    return None;
+                };
+                let offset_epoch = st.offset_epoch?;
+                let leader_epoch = snap.leader_epoch(&tp.topic, tp.partition);
+                (leader_epoch >= 0 && st.leader_epoch != Some(leader_epoch)).then(|| {
+                    fetcher::ToValidate {
+                        tp: tp.clone(),
+                        offset,
+                        offset_epoch,
+                        leader_epoch,
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Checks with their new leaders the positions fetched under an older
+    /// one (KIP-320). Where the new leader's log diverges (an unclean
+    /// leader election lost records the old one had), the partition goes
+    /// back to where it diverges (or fails with `auto_offset_reset` none,
+    /// as the Java client does): otherwise records written there since
+    /// would be skipped.
+    async fn validate_positions(&mut self) -> Result<()> {
+        let parts = self.to_validate();
+        if parts.is_empty() {
             return Ok(());
         }
-        let found =
-            fetcher::list_offsets(&self.cluster, &need_reset, self.config.isolation_level).await?;
-        for (tp, end) in need_reset {
-            if let (Some(st), Some(o)) = (self.parts.get_mut(&tp), found.get(&tp)) {
-                if st.pos == Pos::Reset(end) {
-                    tracing::debug!(partition = %tp, offset = o, ?end, "offset reset");
-                    st.pos = Pos::Known(*o);
+        let found = fetcher::validate_positions(&self.cluster, &parts).await?;
+        let reset = self.reset_pos();
+        for p in parts {
+            let Some(&verdict) = found.get(&p.tp) else {
+                continue; // retried after a metadata refresh
+            };
+            match self.parts.get(&p.tp) {
+                Some(st) if st.pos == Pos::Known(p.offset) => {}
+                _ => continue, // moved meanwhile
+            }
+            let truncation = |divergent| KafkaError::LogTruncation {
+                partition: p.tp.to_string(),
+                offset: p.offset,
+                divergent,
+            };
+            tracing::debug!(partition = %p.tp, position = p.offset, offset_epoch = p.offset_epoch, leader_epoch = p.leader_epoch, ?verdict, "position validated");
+            match verdict {
+                fetcher::Validation::Valid => {}
+                fetcher::Validation::Diverged { offset, epoch } => {
+                    if reset.is_none() {
+                        return Err(truncation(Some(offset)));
+                    }
+                    // Records before `offset` are the same in both logs:
+                    // those already fetched but not handed out are kept
+                    // by going back no further than the next one.
+                    let next = self.position(&p.tp).unwrap_or(offset);
+                    let to = offset.min(next);
+                    tracing::warn!(
+                        partition = %p.tp,
+                        position = p.offset,
+                        diverging_at = offset,
+                        "log truncation detected (unclean leader election?); fetching again from offset {to}"
+                    );
+                    self.reposition(&p.tp, Pos::Known(to));
+                    if let Some(st) = self.parts.get_mut(&p.tp) {
+                        st.offset_epoch = (to == offset).then_some(epoch);
+                        if st.delivered.is_some_and(|d| d > to) {
+                            // What was handed out from `to` on is gone;
+                            // the next commit must not skip its successors.
+                            st.delivered = Some(to);
+                            st.delivered_epoch = st.offset_epoch;
+                        }
+                    }
                 }
+                fetcher::Validation::Unknown => {
+                    let Some(pos) = reset else {
+                        return Err(truncation(None));
+                    };
+                    tracing::warn!(
+                        partition = %p.tp,
+                        position = p.offset,
+                        "the new leader does not know the position's epoch; resetting the offset"
+                    );
+                    self.reposition(&p.tp, pos);
+                    continue;
+                }
+            }
+            if let Some(st) = self.parts.get_mut(&p.tp) {
+                st.leader_epoch = Some(p.leader_epoch);
             }
         }
         Ok(())
@@ -1046,7 +1173,7 @@ impl Consumer {
             .max(Duration::from_millis(10));
         let (snap, generation) = self.cluster.metadata();
         let mut leaderless = false;
-        let mut by_broker: BTreeMap<i32, Vec<(TopicPartition, i64)>> = BTreeMap::new();
+        let mut by_broker: BTreeMap<i32, Vec<fetcher::FetchPart>> = BTreeMap::new();
         let mut sent_epochs: HashMap<TopicPartition, u64> = HashMap::new();
         // Brokers leading a partition that waits for the application to
         // work through its data before it is fetched again.
@@ -1062,11 +1189,26 @@ impl Consumer {
                 unresolved = true;
                 continue;
             };
+            // One lookup for both: this runs for every partition whenever
+            // the consumer looks for something to fetch.
+            let meta = snap
+                .topic(&tp.topic)
+                .and_then(|t| t.partition(tp.partition));
+            let leader = meta.and_then(|p| p.leader);
+            let leader_epoch = meta.map_or(-1, |p| p.leader_epoch);
+            if st.offset_epoch.is_some()
+                && leader_epoch >= 0
+                && st.leader_epoch != Some(leader_epoch)
+            {
+                // A new leader: the position is validated first.
+                unresolved = true;
+                continue;
+            }
             if st.buffered >= self.config.max_poll_records
                 || st.pending_bytes > self.prefetch_bytes
                 || st.pending_error
             {
-                if let Some(leader) = snap.leader(&tp.topic, tp.partition) {
+                if let Some(leader) = leader {
                     held_back.insert(leader);
                 }
                 continue;
@@ -1077,12 +1219,16 @@ impl Consumer {
                     continue;
                 }
             }
-            match snap.leader(&tp.topic, tp.partition) {
+            match leader {
                 Some(leader) if !self.busy_brokers.contains(&leader) => {
                     by_broker
                         .entry(leader)
                         .or_default()
-                        .push((tp.clone(), offset));
+                        .push(fetcher::FetchPart {
+                            tp: tp.clone(),
+                            offset,
+                            leader_epoch,
+                        });
                     sent_epochs.insert(tp.clone(), st.epoch);
                     if !st.caught_up {
                         lagging.insert(leader);
@@ -1123,9 +1269,9 @@ impl Consumer {
             let req = fetcher::fetch_request(&parts, &limits);
             let sent = parts
                 .into_iter()
-                .map(|(tp, off)| {
-                    let epoch = sent_epochs.get(&tp).copied().unwrap_or(0);
-                    (tp, (off, epoch))
+                .map(|p| {
+                    let epoch = sent_epochs.get(&p.tp).copied().unwrap_or(0);
+                    (p.tp, (p.offset, epoch, p.leader_epoch))
                 })
                 .collect();
             let response: BoxFuture<'static, Result<FetchResponse>> =
@@ -1191,7 +1337,7 @@ impl Consumer {
         for t in resp.responses {
             for p in t.partitions {
                 let tp = TopicPartition::new(t.topic.0.as_str(), p.partition_index);
-                let Some(&(offset, epoch)) = outcome.sent.get(&tp) else {
+                let Some(&(offset, epoch, leader_epoch)) = outcome.sent.get(&tp) else {
                     continue;
                 };
                 let reset = self.reset_pos();
@@ -1226,6 +1372,14 @@ impl Consumer {
                         if let Some(n) = next {
                             st.pos = Pos::Known(n.max(offset));
                         }
+                        if let Some(e) = chunk.as_ref().and_then(|c| c.last_epoch) {
+                            st.offset_epoch = Some(e);
+                        }
+                        // The leader served the position under this epoch:
+                        // nothing to validate until it changes.
+                        if leader_epoch >= 0 {
+                            st.leader_epoch = Some(leader_epoch);
+                        }
                         st.caught_up = end >= 0 && matches!(st.pos, Pos::Known(n) if n >= end);
                         if let Some(c) = chunk {
                             st.pending_bytes += c.remaining();
@@ -1237,6 +1391,7 @@ impl Consumer {
                         Some(p) => {
                             tracing::info!(partition = %tp, offset, "offset out of range; resetting");
                             st.pos = p;
+                            st.offset_epoch = None;
                         }
                         None => {
                             return Err(KafkaError::broker(
@@ -1296,13 +1451,27 @@ impl Consumer {
                 "committing offsets needs a group_id".into(),
             ));
         };
-        let offsets: BTreeMap<TopicPartition, i64> = offsets.into_iter().collect();
+        // The leader epoch goes with an offset the consumer handed out up
+        // to, so that whoever resumes from it can check the log still has
+        // those records (KIP-320); an offset from elsewhere goes without.
+        let offsets: BTreeMap<TopicPartition, (i64, Option<i32>)> = offsets
+            .into_iter()
+            .map(|(tp, o)| {
+                let epoch = self
+                    .parts
+                    .get(&tp)
+                    .filter(|st| st.delivered == Some(o))
+                    .and_then(|st| st.delivered_epoch);
+                (tp, (o, epoch))
+            })
+            .collect();
         if offsets.is_empty() {
             return Ok(());
         }
         group.commit(&offsets).await?;
         tracing::debug!(?offsets, "offsets committed");
-        self.committed.extend(offsets);
+        self.committed
+            .extend(offsets.into_iter().map(|(tp, (o, _))| (tp, o)));
         Ok(())
     }
 
@@ -1313,7 +1482,12 @@ impl Consumer {
         partitions: &[TopicPartition],
     ) -> Result<HashMap<TopicPartition, Option<i64>>> {
         match &self.group {
-            Some(g) => g.committed(partitions).await,
+            Some(g) => Ok(g
+                .committed_with_epochs(partitions)
+                .await?
+                .into_iter()
+                .map(|(tp, c)| (tp, c.map(|(o, _)| o)))
+                .collect()),
             None => Err(KafkaError::InvalidArgument(
                 "committed offsets need a group_id".into(),
             )),
@@ -1344,6 +1518,7 @@ impl Consumer {
         self.next_epoch += 1;
         if let Some(st) = self.parts.get_mut(tp) {
             st.pos = pos;
+            st.offset_epoch = None;
             st.buffered = 0;
             st.pending_bytes = 0;
             st.pending_error = false;

@@ -245,10 +245,10 @@ async fn join_survives_the_protocol_error_paths() {
     );
 
     let committed = group
-        .committed(&[TopicPartition::new("t", 0), TopicPartition::new("t", 1)])
+        .committed_with_epochs(&[TopicPartition::new("t", 0), TopicPartition::new("t", 1)])
         .await
         .expect("committed");
-    assert_eq!(committed[&TopicPartition::new("t", 0)], Some(5));
+    assert_eq!(committed[&TopicPartition::new("t", 0)], Some((5, None)));
     assert_eq!(committed[&TopicPartition::new("t", 1)], None);
 
     // The first heartbeat is fine; the second says ILLEGAL_GENERATION: the
