@@ -372,6 +372,8 @@ error_codes! {
     58 => SaslAuthenticationFailed, "SASL_AUTHENTICATION_FAILED", retriable: false, metadata: false;
     59 => UnknownProducerId, "UNKNOWN_PRODUCER_ID", retriable: false, metadata: false;
     60 => ReassignmentInProgress, "REASSIGNMENT_IN_PROGRESS", retriable: false, metadata: false;
+    70 => FetchSessionIdNotFound, "FETCH_SESSION_ID_NOT_FOUND", retriable: true, metadata: false;
+    71 => InvalidFetchSessionEpoch, "INVALID_FETCH_SESSION_EPOCH", retriable: true, metadata: false;
     72 => ListenerNotFound, "LISTENER_NOT_FOUND", retriable: true, metadata: true;
     74 => FencedLeaderEpoch, "FENCED_LEADER_EPOCH", retriable: true, metadata: true;
     75 => UnknownLeaderEpoch, "UNKNOWN_LEADER_EPOCH", retriable: true, metadata: true;

@@ -195,22 +195,28 @@ impl Cluster {
     }
 
     /// Waits until partition 0 of `topic` has `leader` and exactly the
-    /// in-sync replicas `isr`, as the Java topics tool describes it.
-    fn wait_partition(&self, topic: &str, leader: &str, isr: &str) {
-        let want = [format!("Leader: {leader}"), format!("Isr: {isr}")];
+    /// in-sync replicas `isr` (in any order), as the Java topics tool
+    /// describes it.
+    fn wait_partition(&self, topic: &str, leader: &str, isr: &[&str]) {
         let started = Instant::now();
         loop {
             let out = self.topics(&["--describe", "--topic", topic]);
             let line = out.lines().find(|l| l.contains("Partition: 0"));
-            let fields: Vec<&str> = line
-                .map(|l| l.split('\t').map(str::trim).collect())
+            let field = |name: &str| -> Option<String> {
+                line?
+                    .split('\t')
+                    .find_map(|f| f.trim().strip_prefix(name).map(str::to_owned))
+            };
+            let mut in_sync: Vec<String> = field("Isr: ")
+                .map(|l| l.split(',').map(str::to_owned).collect())
                 .unwrap_or_default();
-            if want.iter().all(|w| fields.contains(&w.as_str())) {
+            in_sync.sort();
+            if field("Leader: ").as_deref() == Some(leader) && in_sync == isr {
                 return;
             }
             assert!(
                 started.elapsed() < Duration::from_secs(60),
-                "{topic}-0 never had {want:?}: {line:?}"
+                "{topic}-0 never had leader {leader} and ISR {isr:?}: {line:?}"
             );
             std::thread::sleep(Duration::from_millis(300));
         }
@@ -290,7 +296,7 @@ async fn consumers_notice_records_lost_to_an_unclean_election() {
         "--config",
         "unclean.leader.election.enable=true",
     ]);
-    cluster.wait_partition(&topic, "1", "1,2");
+    cluster.wait_partition(&topic, "1", &["1", "2"]);
     produce_values(
         cluster.config(),
         &topic,
@@ -319,7 +325,7 @@ async fn consumers_notice_records_lost_to_an_unclean_election() {
     ];
 
     kafka_sh(&["stop-node", "2"]);
-    cluster.wait_partition(&topic, "1", "1");
+    cluster.wait_partition(&topic, "1", &["1"]);
     produce_values(
         cluster.config(),
         &topic,
@@ -343,7 +349,7 @@ async fn consumers_notice_records_lost_to_an_unclean_election() {
     // quorum (nodes 2 and 3) is back once node 2 runs.
     kafka_sh(&["stop-node", "1"]);
     kafka_sh(&["start-node", "2"]);
-    cluster.wait_partition(&topic, "2", "2");
+    cluster.wait_partition(&topic, "2", &["2"]);
     produce_values(
         cluster.config(),
         &topic,
@@ -391,7 +397,7 @@ async fn consumers_notice_records_lost_to_an_unclean_election() {
 
     // Node 1 comes back as a follower and truncates its own log.
     kafka_sh(&["start-node", "1"]);
-    cluster.wait_partition(&topic, "2", "1,2");
+    cluster.wait_partition(&topic, "2", &["1", "2"]);
     cluster.topics(&["--delete", "--topic", &topic]);
     drop(cluster);
 }

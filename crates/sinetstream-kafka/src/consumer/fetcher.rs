@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
@@ -17,6 +17,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::session::{self, Plan};
 use super::{ConsumerRecord, IsolationLevel, TopicPartition};
 use crate::cluster::Cluster;
 use crate::error::{ErrorCode, KafkaError, Result};
@@ -43,10 +44,10 @@ pub(crate) struct FetchPart {
     pub(crate) leader_epoch: i32,
 }
 
-/// A Fetch request for `parts`, all led by one broker.
-pub(crate) fn fetch_request(parts: &[FetchPart], l: &FetchLimits) -> FetchRequest {
+/// The Fetch request of `plan` (partitions all led by one broker).
+pub(crate) fn fetch_request(plan: &Plan, l: &FetchLimits) -> FetchRequest {
     let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
-    for p in parts {
+    for p in &plan.send {
         topics.entry(&p.tp.topic).or_default().push(
             FetchPartition::default()
                 .with_partition(p.tp.partition)
@@ -61,10 +62,18 @@ pub(crate) fn fetch_request(parts: &[FetchPart], l: &FetchLimits) -> FetchReques
         .with_min_bytes(l.min_bytes)
         .with_max_bytes(l.max_bytes)
         .with_isolation_level(l.isolation.wire())
-        // No fetch session (KIP-227): full fetches are simpler and fine
-        // for the partition counts of SINETStream applications.
-        .with_session_id(0)
-        .with_session_epoch(-1)
+        .with_session_id(plan.session_id)
+        .with_session_epoch(plan.epoch)
+        .with_forgotten_topics_data(
+            session::by_topic(&plan.forget)
+                .into_iter()
+                .map(|(t, ps)| {
+                    ForgottenTopic::default()
+                        .with_topic(TopicName(StrBytes::from_string(t.to_owned())))
+                        .with_partitions(ps)
+                })
+                .collect(),
+        )
         .with_topics(
             topics
                 .into_iter()
@@ -865,7 +874,7 @@ mod tests {
                 leader_epoch: -1,
             },
         ];
-        let req = fetch_request(&parts, &limits);
+        let req = fetch_request(&Plan::sessionless(parts.to_vec()), &limits);
         assert_eq!(req.topics.len(), 1);
         let ps = &req.topics[0].partitions;
         assert_eq!(

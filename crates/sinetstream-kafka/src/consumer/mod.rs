@@ -17,6 +17,7 @@
 pub(crate) mod assignor;
 mod fetcher;
 mod group;
+mod session;
 mod sticky;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -27,7 +28,7 @@ use bytes::Bytes;
 use futures::StreamExt as _;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
-use kafka_protocol::messages::FetchResponse;
+use kafka_protocol::messages::{ApiKey, FetchResponse};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -167,6 +168,11 @@ pub struct ConsumerConfig {
     /// Kept for configuration compatibility: subscriptions are by explicit
     /// topic names, so internal topics are only read when named.
     pub exclude_internal_topics: bool,
+    /// Fetch sessions (KIP-227, on by default as in the Java client): each
+    /// broker remembers the partitions fetched from it, so that a Fetch
+    /// names only those whose position moved and the answer only those
+    /// with news. Off: every Fetch names every partition.
+    pub fetch_sessions: bool,
 }
 
 impl ConsumerConfig {
@@ -192,6 +198,7 @@ impl ConsumerConfig {
             partition_assignment_strategy: vec![Assignor::Range, Assignor::RoundRobin],
             group_instance_id: None,
             exclude_internal_topics: true,
+            fetch_sessions: true,
         }
     }
 
@@ -341,6 +348,8 @@ impl PartState {
 /// What a fetch task reports.
 struct FetchOutcome {
     broker: i32,
+    /// The Fetch belonged to the broker's fetch session.
+    in_session: bool,
     metadata_generation: u64,
     /// Partition → (fetch offset, epoch, leader epoch) as sent.
     sent: HashMap<TopicPartition, (i64, u64, i32)>,
@@ -402,6 +411,8 @@ pub struct Consumer {
     fetches: FuturesUnordered<BoxFuture<'static, FetchOutcome>>,
     /// Brokers with a Fetch in flight.
     busy_brokers: HashSet<i32>,
+    /// Fetch sessions, by broker.
+    sessions: session::Sessions,
     /// Consecutive passes that found a partition without a known leader: the metadata refresh
     /// they trigger is retried quickly at first (a fresh `assign` has no leaders yet), then
     /// backs off up to `retry_backoff`.
@@ -470,6 +481,7 @@ impl Consumer {
             scratch_tp: TopicPartition::new(String::new(), 0),
             fetches: FuturesUnordered::new(),
             busy_brokers: HashSet::new(),
+            sessions: session::Sessions::default(),
             leaderless_passes: 0,
             committed: HashMap::new(),
             next_epoch: 1,
@@ -586,6 +598,8 @@ impl Consumer {
         // hold; the broker-side fetches just finish unseen.
         self.fetches = FuturesUnordered::new();
         self.busy_brokers.clear();
+        // Their sessions' state is unknown now: the next Fetches are full.
+        self.sessions.all_failed();
     }
 
     /// The partitions currently assigned.
@@ -1266,14 +1280,27 @@ impl Consumer {
                 // are not).
                 limits.max_wait_ms = 0;
             }
-            let req = fetcher::fetch_request(&parts, &limits);
             let sent = parts
-                .into_iter()
+                .iter()
                 .map(|p| {
                     let epoch = sent_epochs.get(&p.tp).copied().unwrap_or(0);
-                    (p.tp, (p.offset, epoch, p.leader_epoch))
+                    (p.tp.clone(), (p.offset, epoch, p.leader_epoch))
                 })
                 .collect();
+            // Sessions need Fetch v7+, and so a connection whose version is
+            // known; a broker not connected yet gets one from its next Fetch.
+            let in_session = self.config.fetch_sessions
+                && self
+                    .cluster
+                    .connected(broker)
+                    .and_then(|c| c.version_for(ApiKey::Fetch).ok())
+                    .is_some_and(|v| v >= 7);
+            let plan = if in_session {
+                self.sessions.plan(broker, parts)
+            } else {
+                session::Plan::sessionless(parts)
+            };
+            let req = fetcher::fetch_request(&plan, &limits);
             let response: BoxFuture<'static, Result<FetchResponse>> =
                 match self.cluster.connected(broker).map(|c| c.start(&req)) {
                     Some(Ok(pending)) => Box::pin(pending),
@@ -1287,6 +1314,7 @@ impl Consumer {
             self.fetches.push(Box::pin(async move {
                 FetchOutcome {
                     broker,
+                    in_session,
                     metadata_generation: generation,
                     sent,
                     result: response.await,
@@ -1319,6 +1347,9 @@ impl Consumer {
                     return Err(e);
                 }
                 tracing::debug!(broker = outcome.broker, error = %e, "fetch failed");
+                if outcome.in_session {
+                    self.sessions.failed(outcome.broker);
+                }
                 self.cluster.invalidate(outcome.metadata_generation);
                 for tp in outcome.sent.keys() {
                     self.retry_later(tp);
@@ -1326,12 +1357,23 @@ impl Consumer {
                 return Ok(());
             }
         };
-        if let Some(code) = ErrorCode::from_code(resp.error_code) {
-            // Only fetch sessions cause top-level errors; we use none.
+        let error = ErrorCode::from_code(resp.error_code);
+        if outcome.in_session {
+            self.sessions
+                .answered(outcome.broker, error, resp.session_id);
+        }
+        if let Some(code) = error {
             tracing::debug!(broker = outcome.broker, error = %code, "fetch failed");
-            for tp in outcome.sent.keys() {
-                self.retry_later(tp);
+            if !matches!(
+                code,
+                ErrorCode::FetchSessionIdNotFound | ErrorCode::InvalidFetchSessionEpoch
+            ) {
+                for tp in outcome.sent.keys() {
+                    self.retry_later(tp);
+                }
             }
+            // A lost session is replaced by the next (full) Fetch, at once.
+            self.fetch_check_due = true;
             return Ok(());
         }
         for t in resp.responses {
