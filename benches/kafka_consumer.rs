@@ -9,7 +9,8 @@
 //! latency runs (default 5,000), `BENCH_SECS` their length (default 5) and `BENCH_LAT_ROUNDS`
 //! how many times each client's latency run is repeated, alternating clients (default 3);
 //! `BENCH_RETRY_BACKOFF_MS` and `BENCH_MAX_POLL_RECORDS` override our consumer's
-//! `retry_backoff` and `max_poll_records` (diagnostics; the defaults are the library's).
+//! `retry_backoff` and `max_poll_records`, and `BENCH_FETCH_SESSIONS=0` turns its fetch sessions
+//! off (diagnostics; the defaults are the library's).
 //! With `BENCH_JSON=FILE` each figure is also appended to FILE as one JSON line (see
 //! `sinetstream_benches::Measurement`).
 //!
@@ -187,6 +188,9 @@ fn our_consumer_config() -> ConsumerConfig {
         .and_then(|v| v.parse().ok())
     {
         cfg.client.retry_backoff = Duration::from_millis(ms);
+    }
+    if std::env::var("BENCH_FETCH_SESSIONS").is_ok_and(|v| v == "0") {
+        cfg.fetch_sessions = false;
     }
     if let Some(n) = std::env::var("BENCH_MAX_POLL_RECORDS")
         .ok()

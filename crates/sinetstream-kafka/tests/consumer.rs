@@ -1460,3 +1460,80 @@ async fn new_partitions_of_a_subscribed_topic_get_assigned() {
     assert_eq!(c.assignment().len(), 4, "{:?}", c.assignment());
     c.close().await.expect("close");
 }
+
+/// Fetch sessions (KIP-227) leave idle partitions out of Fetches and their
+/// answers, name a partition again when its position moves, and drop
+/// partitions held back (buffered) from the session until they are fetched
+/// again. Six partitions, records in rounds to one or two at a time, pauses
+/// longer than `fetch_max_wait` (empty incremental answers) and a seek:
+/// every record is read once, in order per partition. With the default
+/// `max_poll_records` a partition with news is fetched on at once (a
+/// moved position left out of the session would stall it: the broker
+/// fetches from the offset it was last sent); with a small one partitions
+/// are held back and come back. And the same without sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_sessions_follow_idle_held_back_and_seeked_partitions() {
+    for (sessions, max_poll_records) in [(true, 500), (true, 20), (false, 500)] {
+        let topic = unique_topic("consume-session");
+        create(&topic, 6).await;
+        let mut c = Consumer::connect(ConsumerConfig {
+            auto_offset_reset: OffsetReset::Earliest,
+            max_poll_records,
+            fetch_max_wait: Duration::from_millis(100),
+            fetch_sessions: sessions,
+            ..ConsumerConfig::new(Listener::Plaintext.config())
+        })
+        .await
+        .expect("connect");
+        c.assign((0..6).map(|p| TopicPartition::new(&topic, p)))
+            .expect("assign");
+        let p = Producer::connect(ProducerConfig::new(Listener::Plaintext.config()))
+            .await
+            .expect("producer");
+        // Per partition: the next offset expected.
+        let mut next = [0i64; 6];
+        let rounds: [&[i32]; 8] = [&[3], &[3], &[0, 5], &[1], &[3, 2], &[4], &[0], &[5, 1]];
+        for (round, parts) in rounds.iter().enumerate() {
+            let mut ds = Vec::new();
+            for &part in *parts {
+                for i in 0..100 {
+                    let r = ProducerRecord::new(&topic, format!("{round}-{part}-{i}"))
+                        .with_partition(part);
+                    ds.push(p.send(r).await.expect("send"));
+                }
+            }
+            for d in ds {
+                d.await.expect("delivery");
+            }
+            for r in take(&mut c, 100 * parts.len(), Duration::from_secs(30)).await {
+                let part = usize::try_from(r.partition).expect("partition");
+                assert!(parts.contains(&r.partition), "round {round}: {r:?}");
+                assert_eq!(r.offset, next[part], "sessions {sessions}, round {round}");
+                next[part] += 1;
+            }
+            if round == 4 {
+                // Back to the middle of partition 3: its new position goes
+                // into the session.
+                c.seek(&TopicPartition::new(&topic, 3), 150).expect("seek");
+                let again = take(&mut c, 150, Duration::from_secs(30)).await;
+                assert_eq!(again[0].offset, 150);
+                assert_eq!(again[149].offset, 299);
+                assert_eq!(value(&again[0]), "1-3-50");
+            }
+            if round % 2 == 1 {
+                // Longer than fetch_max_wait: Fetches with nothing new.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+        assert_eq!(next, [200, 200, 100, 300, 100, 200]);
+        assert!(
+            c.poll(Duration::from_millis(500))
+                .await
+                .expect("poll")
+                .is_none(),
+            "nothing more"
+        );
+        p.close().await.expect("producer close");
+        c.close().await.expect("close");
+    }
+}

@@ -1300,6 +1300,14 @@ impl Consumer {
             } else {
                 session::Plan::sessionless(parts)
             };
+            tracing::trace!(
+                broker,
+                session = plan.session_id,
+                epoch = plan.epoch,
+                named = plan.send.len(),
+                forgotten = plan.forget.len(),
+                "fetch"
+            );
             let req = fetcher::fetch_request(&plan, &limits);
             let response: BoxFuture<'static, Result<FetchResponse>> =
                 match self.cluster.connected(broker).map(|c| c.start(&req)) {
