@@ -761,6 +761,42 @@ async fn shares_a_cooperative_group_with_the_java_consumer() {
     .await;
 }
 
+/// Kafka's Java console consumer as a member of `group` (classic protocol,
+/// from the earliest offset, `property` added), printing each record's
+/// partition, and giving up after 40 s without a record.
+fn java_group_member(
+    bootstrap: &str,
+    topic: &str,
+    group: &str,
+    property: &str,
+) -> std::process::Command {
+    let mut c = std::process::Command::new("bash");
+    c.arg(common::repo_root().join("tests/brokers/kafka.sh"))
+        .args([
+            "tool",
+            "console-consumer",
+            "--bootstrap-server",
+            bootstrap,
+            "--topic",
+            topic,
+            "--group",
+            group,
+            "--consumer-property",
+            "group.protocol=classic",
+            "--consumer-property",
+            "auto.offset.reset=earliest",
+            "--consumer-property",
+            property,
+            "--timeout-ms",
+            "40000",
+            "--property",
+            "print.partition=true",
+        ])
+        .current_dir(common::repo_root())
+        .env("KAFKA_VERSION", common::var("KAFKA_VERSION"));
+    c
+}
+
 async fn share_with_java(assignor: Assignor, java_assignor: Option<&str>) {
     let topic = unique_topic("consume-java");
     create(&topic, 2).await;
@@ -795,32 +831,9 @@ async fn share_with_java(assignor: Assignor, java_assignor: Option<&str>) {
     let java = {
         let (topic, group) = (topic.clone(), group.clone());
         std::thread::spawn(move || {
-            std::process::Command::new("bash")
-                .arg(common::repo_root().join("tests/brokers/kafka.sh"))
-                .args([
-                    "tool",
-                    "console-consumer",
-                    "--bootstrap-server",
-                    &bootstrap,
-                    "--topic",
-                    &topic,
-                    "--group",
-                    &group,
-                    "--consumer-property",
-                    "group.protocol=classic",
-                    "--consumer-property",
-                    "auto.offset.reset=earliest",
-                    "--consumer-property",
-                    &strategy,
-                    // Generous: on a loaded 2-core machine the JVM can take many seconds
-                    // between joining and its first fetch.
-                    "--timeout-ms",
-                    "40000",
-                    "--property",
-                    "print.partition=true",
-                ])
-                .current_dir(common::repo_root())
-                .env("KAFKA_VERSION", common::var("KAFKA_VERSION"))
+            // Generous: on a loaded 2-core machine the JVM can take many seconds
+            // between joining and its first fetch.
+            java_group_member(&bootstrap, &topic, &group, &strategy)
                 .output()
                 .expect("run the Java console consumer")
         })
@@ -928,38 +941,20 @@ async fn java_leader_hands_a_partition_to_our_cooperative_member() {
         &values("j", 0..20),
     )
     .await;
-    let mut java = Command::new("bash")
-        .arg(common::repo_root().join("tests/brokers/kafka.sh"))
-        .args([
-            "tool",
-            "console-consumer",
-            "--bootstrap-server",
-            &Listener::Plaintext.bootstrap(),
-            "--topic",
-            &topic,
-            "--group",
-            &group,
-            "--consumer-property",
-            "group.protocol=classic",
-            "--consumer-property",
-            "auto.offset.reset=earliest",
-            "--consumer-property",
-            "partition.assignment.strategy=org.apache.kafka.clients.consumer.CooperativeStickyAssignor",
-            // An idle timeout (since its last record): it stays in the group
-            // through both rebalances on a loaded machine, and a failing test
-            // leaves no process behind for long. The test ends it earlier.
-            "--timeout-ms",
-            "40000",
-            "--property",
-            "print.partition=true",
-        ])
-        .current_dir(common::repo_root())
-        .env("KAFKA_VERSION", common::var("KAFKA_VERSION"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the Java console consumer");
+    // Its 40 s idle timeout (since its last record) keeps it in the group
+    // through both rebalances on a loaded machine, and a failing test leaves
+    // no process behind for long. The test ends it earlier.
+    let mut java = java_group_member(
+        &Listener::Plaintext.bootstrap(),
+        &topic,
+        &group,
+        "partition.assignment.strategy=org.apache.kafka.clients.consumer.CooperativeStickyAssignor",
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("run the Java console consumer");
     // Read its output as it comes (the console consumer flushes every
     // record) to know what it read before and after the split.
     let theirs: Arc<Mutex<Vec<(i32, String)>>> = Arc::default();

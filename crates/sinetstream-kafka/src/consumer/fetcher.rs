@@ -19,6 +19,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::session::{self, Plan};
 use super::{ConsumerRecord, IsolationLevel, TopicPartition};
+use crate::api::Api;
 use crate::cluster::Cluster;
 use crate::error::{ErrorCode, KafkaError, Result};
 use crate::records::{base_offset, batch_extent, batch_header, decode_records, scan_batches};
@@ -69,7 +70,7 @@ pub(crate) fn fetch_request(plan: &Plan, l: &FetchLimits) -> FetchRequest {
                 .into_iter()
                 .map(|(t, ps)| {
                     ForgottenTopic::default()
-                        .with_topic(TopicName(StrBytes::from_string(t.to_owned())))
+                        .with_topic(topic_name(t))
                         .with_partitions(ps)
                 })
                 .collect(),
@@ -79,7 +80,7 @@ pub(crate) fn fetch_request(plan: &Plan, l: &FetchLimits) -> FetchRequest {
                 .into_iter()
                 .map(|(t, ps)| {
                     FetchTopic::default()
-                        .with_topic(TopicName(StrBytes::from_string(t.to_owned())))
+                        .with_topic(topic_name(t))
                         .with_partitions(ps)
                 })
                 .collect(),
@@ -334,6 +335,35 @@ pub(crate) fn partition_records(
     Ok((out.into(), next))
 }
 
+fn topic_name(t: &str) -> TopicName {
+    TopicName(StrBytes::from_string(t.to_owned()))
+}
+
+/// `parts` grouped by the broker leading each. Partitions whose leader is
+/// unknown are left out, and the metadata is marked for a refresh: the
+/// caller retries them afterwards.
+fn by_leader<'a, T>(
+    cluster: &Cluster,
+    parts: &'a [T],
+    tp: impl Fn(&T) -> &TopicPartition,
+) -> BTreeMap<i32, Vec<&'a T>> {
+    let (snap, generation) = cluster.metadata();
+    let mut out: BTreeMap<i32, Vec<&T>> = BTreeMap::new();
+    for p in parts {
+        let tp = tp(p);
+        match snap.leader(&tp.topic, tp.partition) {
+            Some(l) => out.entry(l).or_default().push(p),
+            None => cluster.invalidate(generation),
+        }
+    }
+    out
+}
+
+/// `req` to broker `leader`, connecting first if needed.
+async fn ask<A: Api>(cluster: &Cluster, leader: i32, req: &A) -> Result<A::Response> {
+    cluster.broker(leader).await?.request(req).await
+}
+
 /// Which end of a partition to ask ListOffsets for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum End {
@@ -352,15 +382,8 @@ pub(crate) async fn list_offsets(
     isolation: IsolationLevel,
 ) -> Result<HashMap<TopicPartition, (i64, Option<i32>)>> {
     let (snap, generation) = cluster.metadata();
-    let mut by_leader: BTreeMap<i32, Vec<&(TopicPartition, End)>> = BTreeMap::new();
-    for p in parts {
-        match snap.leader(&p.0.topic, p.0.partition) {
-            Some(l) => by_leader.entry(l).or_default().push(p),
-            None => cluster.invalidate(generation),
-        }
-    }
     let mut out = HashMap::new();
-    for (leader, ps) in by_leader {
+    for (leader, ps) in by_leader(cluster, parts, |p| &p.0) {
         let mut topics: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
         for (tp, end) in ps {
             topics.entry(&tp.topic).or_default().push(
@@ -382,16 +405,12 @@ pub(crate) async fn list_offsets(
                     .into_iter()
                     .map(|(t, ps)| {
                         ListOffsetsTopic::default()
-                            .with_name(TopicName(StrBytes::from_string(t.to_owned())))
+                            .with_name(topic_name(t))
                             .with_partitions(ps)
                     })
                     .collect(),
             );
-        let resp = match cluster.broker(leader).await {
-            Ok(c) => c.request(&req).await,
-            Err(e) => Err(e),
-        };
-        let resp = match resp {
+        let resp = match ask(cluster, leader, &req).await {
             Ok(r) => r,
             Err(e) if e.is_retriable() => {
                 cluster.invalidate(generation);
@@ -476,16 +495,9 @@ pub(crate) async fn validate_positions(
     cluster: &Cluster,
     parts: &[ToValidate],
 ) -> Result<HashMap<TopicPartition, Validation>> {
-    let (snap, generation) = cluster.metadata();
-    let mut by_leader: BTreeMap<i32, Vec<&ToValidate>> = BTreeMap::new();
-    for p in parts {
-        match snap.leader(&p.tp.topic, p.tp.partition) {
-            Some(l) => by_leader.entry(l).or_default().push(p),
-            None => cluster.invalidate(generation),
-        }
-    }
+    let (_, generation) = cluster.metadata();
     let mut out = HashMap::new();
-    for (leader, ps) in by_leader {
+    for (leader, ps) in by_leader(cluster, parts, |p| &p.tp) {
         let mut topics: BTreeMap<&str, Vec<OffsetForLeaderPartition>> = BTreeMap::new();
         for p in &ps {
             topics.entry(&p.tp.topic).or_default().push(
@@ -503,16 +515,12 @@ pub(crate) async fn validate_positions(
                     .into_iter()
                     .map(|(t, ps)| {
                         OffsetForLeaderTopic::default()
-                            .with_topic(TopicName(StrBytes::from_string(t.to_owned())))
+                            .with_topic(topic_name(t))
                             .with_partitions(ps)
                     })
                     .collect(),
             );
-        let resp = match cluster.broker(leader).await {
-            Ok(c) => c.request(&req).await,
-            Err(e) => Err(e),
-        };
-        let resp = match resp {
+        let resp = match ask(cluster, leader, &req).await {
             Ok(r) => r,
             Err(KafkaError::UnsupportedVersion { .. }) => {
                 tracing::debug!(
