@@ -13,6 +13,18 @@
 //! handed out). Commits use the delivered position, so a commit covers
 //! exactly what the application took: with at-least-once processing
 //! nothing is lost on a crash.
+//!
+//! Fetch sessions (KIP-227): each broker remembers the partitions fetched
+//! from it, so a Fetch names only those whose position moved, and the
+//! answer only those with news (see `session`).
+//!
+//! Leader changes (KIP-320): a position remembers the leader epoch of the
+//! data before it. Fetches carry the current leader epoch, and after a
+//! leader change the position is checked with OffsetsForLeaderEpoch before
+//! fetching on; a log truncated by an unclean election sends the partition
+//! back to where the logs diverge, so that records written there since are
+//! not skipped (or fails with [`KafkaError::LogTruncation`] when
+//! `auto_offset_reset` is none).
 
 pub(crate) mod assignor;
 mod fetcher;
