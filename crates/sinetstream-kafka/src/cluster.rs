@@ -328,6 +328,12 @@ impl Cluster {
                 "broker is not in the metadata",
             ));
         };
+        if let Some(c) = self.adopt_bootstrap(&b.host, b.port) {
+            slot.conn = Some(Arc::clone(&c));
+            slot.failures = 0;
+            slot.last_failure = None;
+            return Ok(c);
+        }
         match connection::open(&b.host, b.port, &self.config).await {
             Ok(c) => {
                 slot.conn = Some(Arc::clone(&c));
@@ -343,6 +349,23 @@ impl Cluster {
                 Err(e)
             }
         }
+    }
+
+    /// The bootstrap connection, if it goes to `host:port` as given, taken
+    /// over as a broker's connection: a second connection to the same
+    /// address would cost a TCP (and TLS) handshake, ApiVersions and a
+    /// SASL exchange (SCRAM's key derivation included) before the first
+    /// request to the broker, which a short-lived client (one CLI write)
+    /// feels. Not if the bootstrap connection is busy (a request or a
+    /// connect in progress): a new connection is no slower than waiting.
+    fn adopt_bootstrap(&self, host: &str, port: u16) -> Option<Arc<Messenger>> {
+        let mut boot = self.bootstrap_conn.try_lock().ok()?;
+        let c = boot.as_ref().filter(|c| !c.is_poisoned())?;
+        if c.addr() != connection::authority(host, port) {
+            return None;
+        }
+        tracing::debug!(broker = %c.addr(), "bootstrap connection kept as the broker's");
+        boot.take()
     }
 
     /// Kills every connection; pending requests fail with `err(addr)`.
@@ -492,20 +515,28 @@ mod tests {
     use crate::scripted;
 
     /// A TCP broker that answers ApiVersions and Metadata (one topic "t"
-    /// with one partition led by itself), counting Metadata requests.
-    async fn scripted_broker(metadata_requests: Arc<AtomicUsize>) -> u16 {
+    /// with one partition led by itself), counting Metadata requests and
+    /// ApiVersions ones (one per connection).
+    async fn scripted_broker(
+        metadata_requests: Arc<AtomicUsize>,
+        api_versions_requests: Arc<AtomicUsize>,
+    ) -> u16 {
         scripted::serve(move |req| {
             let counter = Arc::clone(&metadata_requests);
+            let connections = Arc::clone(&api_versions_requests);
             async move {
                 let v = req.version;
                 match req.key {
-                    ApiKey::ApiVersions => Some(scripted::body(
-                        &scripted::versions(&[
-                            (ApiKey::ApiVersions, 0, 3),
-                            (ApiKey::Metadata, 0, 12),
-                        ]),
-                        v,
-                    )),
+                    ApiKey::ApiVersions => {
+                        connections.fetch_add(1, Ordering::SeqCst);
+                        Some(scripted::body(
+                            &scripted::versions(&[
+                                (ApiKey::ApiVersions, 0, 3),
+                                (ApiKey::Metadata, 0, 12),
+                            ]),
+                            v,
+                        ))
+                    }
                     ApiKey::Metadata => {
                         counter.fetch_add(1, Ordering::SeqCst);
                         // Slow enough for concurrent callers to pile up.
@@ -539,7 +570,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_failures_cause_one_refresh() {
         let count = Arc::new(AtomicUsize::new(0));
-        let port = scripted_broker(Arc::clone(&count)).await;
+        let port = scripted_broker(Arc::clone(&count), Arc::default()).await;
         let c = Cluster::connect(ClientConfig::new([format!("127.0.0.1:{port}")]))
             .await
             .expect("bootstrap");
@@ -573,5 +604,32 @@ mod tests {
         a.poison(KafkaError::connection("x", "test"));
         let d = c.broker(0).await.expect("reconnected");
         assert!(!Arc::ptr_eq(&a, &d));
+    }
+
+    #[tokio::test]
+    async fn the_bootstrap_connection_becomes_the_brokers() {
+        let connections = Arc::new(AtomicUsize::new(0));
+        let port = scripted_broker(Arc::default(), Arc::clone(&connections)).await;
+        // Bootstrapped at the address the broker advertises: one connection.
+        let c = Cluster::connect(ClientConfig::new([format!("127.0.0.1:{port}")]))
+            .await
+            .expect("bootstrap");
+        let a = c.broker(0).await.expect("broker 0");
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+        assert!(Arc::ptr_eq(&a, &c.broker(0).await.expect("again")));
+        // Metadata now goes over the broker's connection.
+        c.add_interest(["t"]);
+        let (_, generation) = c.metadata();
+        c.invalidate(generation);
+        c.refresh(generation).await.expect("refresh");
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+
+        // Another spelling of the address: a connection of its own.
+        connections.store(0, Ordering::SeqCst);
+        let c = Cluster::connect(ClientConfig::new([format!("localhost:{port}")]))
+            .await
+            .expect("bootstrap");
+        c.broker(0).await.expect("broker 0");
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
     }
 }
