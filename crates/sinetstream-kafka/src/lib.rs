@@ -57,6 +57,8 @@ mod records;
 mod sasl;
 #[cfg(test)]
 mod scripted;
+#[cfg(test)]
+mod test_rng;
 
 pub use cluster::Client;
 pub use compression::Compression;

@@ -180,6 +180,7 @@ pub(crate) fn by_topic(forget: &[TopicPartition]) -> BTreeMap<&str, Vec<i32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Rng;
 
     fn part(p: i32, offset: i64) -> FetchPart {
         FetchPart {
@@ -278,6 +279,87 @@ mod tests {
         s.all_failed();
         assert_eq!(s.plan(1, vec![part(0, 12)]).epoch, 0);
         assert_eq!(s.plan(2, vec![part(5, 1)]).epoch, 0);
+    }
+
+    /// Random rounds of plans, answers and failures against a model of the
+    /// broker's session (KIP-227's rules: a full Fetch replaces what the
+    /// broker holds, an incremental one adds or updates what it names and
+    /// drops what it forgets): after every answered Fetch the broker holds
+    /// exactly the partitions wanted, at the offsets and epochs wanted.
+    #[test]
+    fn the_broker_holds_what_was_wanted() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut s = Sessions::default();
+        let mut broker: HashMap<TopicPartition, Held> = HashMap::new();
+        let mut offsets = [0i64; 8];
+        let mut epochs = [0i32; 8];
+        let mut next_id = 1;
+        for round in 0..5_000 {
+            // A random subset of 8 partitions, some moved on.
+            let mut want = Vec::new();
+            for p in 0..8 {
+                if rng.below(4) == 0 {
+                    offsets[p] += i64::try_from(rng.below(50)).expect("small");
+                }
+                if rng.below(50) == 0 {
+                    epochs[p] += 1;
+                }
+                if rng.below(5) != 0 {
+                    want.push(FetchPart {
+                        tp: TopicPartition::new("t", i32::try_from(p).expect("small")),
+                        offset: offsets[p],
+                        leader_epoch: epochs[p],
+                    });
+                }
+            }
+            let plan = s.plan(1, want.clone());
+            let fate = rng.below(20);
+            // The broker applies the request unless it never arrives.
+            if fate != 0 {
+                if plan.epoch == 0 {
+                    broker.clear();
+                }
+                for p in &plan.send {
+                    let held = Held {
+                        offset: p.offset,
+                        leader_epoch: p.leader_epoch,
+                    };
+                    broker.insert(p.tp.clone(), held);
+                }
+                for tp in &plan.forget {
+                    broker.remove(tp);
+                }
+            }
+            match fate {
+                // Lost on the way, or its answer lost.
+                0 | 1 => s.failed(1),
+                // A session error: the broker dropped it.
+                2 => {
+                    broker.clear();
+                    s.answered(1, Some(ErrorCode::FetchSessionIdNotFound), 0);
+                }
+                _ => {
+                    let id = if plan.epoch == 0 {
+                        next_id += 1;
+                        next_id
+                    } else {
+                        plan.session_id
+                    };
+                    s.answered(1, None, id);
+                    let wanted: HashMap<TopicPartition, Held> = want
+                        .iter()
+                        .map(|p| {
+                            let held = Held {
+                                offset: p.offset,
+                                leader_epoch: p.leader_epoch,
+                            };
+                            (p.tp.clone(), held)
+                        })
+                        .collect();
+                    assert_eq!(broker, wanted, "round {round}: {plan:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -483,6 +483,7 @@ fn rebalance(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Rng;
 
     fn sub(
         topics: &[&str],
@@ -626,21 +627,6 @@ mod tests {
                 !moves.contains(&(t.clone(), b.clone(), a.clone())),
                 "{t} moved both ways between {a} and {b}"
             );
-        }
-    }
-
-    /// Deterministic xorshift; enough to shuffle test inputs.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            if n == 0 { 0 } else { self.next() % n }
         }
     }
 
