@@ -23,6 +23,20 @@ struct Held {
     leader_epoch: i32,
 }
 
+impl Held {
+    fn of(p: &FetchPart) -> Held {
+        Held {
+            offset: p.offset,
+            leader_epoch: p.leader_epoch,
+        }
+    }
+}
+
+/// What the broker is to hold for `parts`.
+fn held(parts: &[FetchPart]) -> HashMap<TopicPartition, Held> {
+    parts.iter().map(|p| (p.tp.clone(), Held::of(p))).collect()
+}
+
 #[derive(Debug, Default)]
 struct Session {
     /// The broker's id for the session; 0: none.
@@ -72,16 +86,7 @@ impl Sessions {
     /// failure must be reported with [`Sessions::failed`].
     pub(crate) fn plan(&mut self, broker: i32, want: Vec<FetchPart>) -> Plan {
         let s = self.by_broker.entry(broker).or_default();
-        let wanted: HashMap<TopicPartition, Held> = want
-            .iter()
-            .map(|p| {
-                let held = Held {
-                    offset: p.offset,
-                    leader_epoch: p.leader_epoch,
-                };
-                (p.tp.clone(), held)
-            })
-            .collect();
+        let wanted = held(&want);
         if s.epoch == 0 {
             // Full: every partition, and a new session.
             s.parts = wanted;
@@ -101,13 +106,7 @@ impl Sessions {
         forget.sort();
         let send = want
             .into_iter()
-            .filter(|p| {
-                s.parts.get(&p.tp)
-                    != Some(&Held {
-                        offset: p.offset,
-                        leader_epoch: p.leader_epoch,
-                    })
-            })
+            .filter(|p| s.parts.get(&p.tp) != Some(&Held::of(p)))
             .collect();
         s.parts = wanted;
         Plan {
@@ -319,13 +318,7 @@ mod tests {
                 if plan.epoch == 0 {
                     broker.clear();
                 }
-                for p in &plan.send {
-                    let held = Held {
-                        offset: p.offset,
-                        leader_epoch: p.leader_epoch,
-                    };
-                    broker.insert(p.tp.clone(), held);
-                }
+                broker.extend(held(&plan.send));
                 for tp in &plan.forget {
                     broker.remove(tp);
                 }
@@ -346,17 +339,7 @@ mod tests {
                         plan.session_id
                     };
                     s.answered(1, None, id);
-                    let wanted: HashMap<TopicPartition, Held> = want
-                        .iter()
-                        .map(|p| {
-                            let held = Held {
-                                offset: p.offset,
-                                leader_epoch: p.leader_epoch,
-                            };
-                            (p.tp.clone(), held)
-                        })
-                        .collect();
-                    assert_eq!(broker, wanted, "round {round}: {plan:?}");
+                    assert_eq!(broker, held(&want), "round {round}: {plan:?}");
                 }
             }
         }
