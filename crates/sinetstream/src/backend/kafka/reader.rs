@@ -260,7 +260,7 @@ pub(crate) async fn open_reader(ctx: &OpenContext<'_>) -> Result<Box<dyn ReaderB
         consumer: Some(consumer),
         first,
         commit_ahead: p.commit_ahead,
-        committed_ahead: HashMap::new(),
+        committed_ahead: AheadCommits::default(),
         service,
         brokers,
     }))
@@ -305,7 +305,7 @@ struct KafkaReader {
     first: Option<ConsumerRecord>,
     commit_ahead: bool,
     /// AT_MOST_ONCE: per partition, the offset committed ahead of delivery.
-    committed_ahead: HashMap<TopicPartition, i64>,
+    committed_ahead: AheadCommits,
     service: String,
     brokers: String,
 }
@@ -321,10 +321,13 @@ impl KafkaReader {
 
     /// AT_MOST_ONCE: commit past the fetched data of `r`'s partition before handing `r` out.
     async fn commit_before_delivery(&mut self, r: &ConsumerRecord) -> Result<()> {
-        let tp = TopicPartition::new(&*r.topic, r.partition);
-        if self.committed_ahead.get(&tp).is_some_and(|c| *c > r.offset) {
+        if self
+            .committed_ahead
+            .deliver(&r.topic, r.partition, r.offset)
+        {
             return Ok(());
         }
+        let tp = TopicPartition::new(&*r.topic, r.partition);
         let Some(consumer) = self.consumer.as_mut() else {
             return Err(self.closed());
         };
@@ -336,8 +339,57 @@ impl KafkaReader {
             .max(r.offset + 1);
         let res = consumer.commit_offsets([(tp.clone(), upto)]).await;
         res.map_err(|e| self.err(e))?;
-        self.committed_ahead.insert(tp, upto);
+        self.committed_ahead.committed(tp, upto, r.offset);
         Ok(())
+    }
+}
+
+/// AT_MOST_ONCE bookkeeping: per partition, the offset committed ahead of delivery and the
+/// last offset delivered under that commit. A record is covered only if it lies strictly
+/// between the two: a record at or below the last delivered one means the consumer moved
+/// back (log truncation after an unclean election, an offset reset, a topic recreated), and
+/// delivering it under the old commit would let a crash replay it from a reset position.
+#[derive(Debug, Default)]
+struct AheadCommits(HashMap<TopicPartition, Ahead>);
+
+#[derive(Debug, Clone, Copy)]
+struct Ahead {
+    upto: i64,
+    delivered: i64,
+}
+
+impl AheadCommits {
+    /// Whether the commit made for `topic`-`partition` covers `offset`; if it does, notes
+    /// `offset` as delivered.
+    fn deliver(&mut self, topic: &str, partition: i32, offset: i64) -> bool {
+        // A scan, not a keyed lookup: a reader has few partitions, and a key would cost an
+        // allocation per record.
+        let found = self
+            .0
+            .iter_mut()
+            .find(|(tp, _)| tp.partition == partition && tp.topic == topic);
+        match found {
+            Some((_, a)) if a.delivered < offset && offset < a.upto => {
+                a.delivered = offset;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Notes a commit of `upto` made to deliver the record at `offset`.
+    fn committed(&mut self, tp: TopicPartition, upto: i64, offset: i64) {
+        self.0.insert(
+            tp,
+            Ahead {
+                upto,
+                delivered: offset,
+            },
+        );
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
     }
 }
 
@@ -389,15 +441,14 @@ impl ReaderBackend for KafkaReader {
                 Err(e) => return Some(Err(self.err(e))),
             },
         };
-        if self.commit_ahead {
-            let tp_committed = self.committed_ahead.iter().any(|(tp, c)| {
-                tp.partition == r.partition && *tp.topic == *r.topic && *c > r.offset
-            });
-            if !tp_committed {
-                // A commit must go first: recv does it.
-                self.first = Some(r);
-                return None;
-            }
+        if self.commit_ahead
+            && !self
+                .committed_ahead
+                .deliver(&r.topic, r.partition, r.offset)
+        {
+            // A commit must go first: recv does it.
+            self.first = Some(r);
+            return None;
         }
         Some(Ok(Some(raw(r))))
     }
@@ -439,6 +490,26 @@ impl ReaderBackend for KafkaReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commits_ahead_cover_forward_records_only() {
+        let mut a = AheadCommits::default();
+        assert!(!a.deliver("t", 0, 5), "nothing committed yet");
+        a.committed(TopicPartition::new("t", 0), 10, 5);
+        assert!(!a.deliver("t", 0, 5), "the record the commit was made for");
+        assert!(a.deliver("t", 0, 6));
+        assert!(a.deliver("t", 0, 9));
+        assert!(!a.deliver("t", 0, 10), "past the commit");
+        assert!(!a.deliver("t", 1, 7), "another partition");
+        assert!(!a.deliver("u", 0, 7), "another topic");
+        // The consumer moved back (truncation): offsets already passed need a new commit,
+        // even below the old commit's end.
+        assert!(!a.deliver("t", 0, 7));
+        a.committed(TopicPartition::new("t", 0), 8, 7);
+        assert!(!a.deliver("t", 0, 8));
+        a.clear();
+        assert!(!a.deliver("t", 0, 6));
+    }
 
     #[test]
     fn assignor_names_in_every_spelling() {
