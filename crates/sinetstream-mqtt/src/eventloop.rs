@@ -192,6 +192,16 @@ impl EventLoop {
     fn events(&mut self, events: &mut Vec<Event<Token>>) {
         for e in events.drain(..) {
             match e {
+                // Straight to the application when nothing waits before it: the reader
+                // wakes now, not after this turn's writes (acks) and another loop turn.
+                Event::Message(p) if self.deliver.is_empty() => {
+                    match self.messages.try_send(p) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(p)) => self.deliver.push_back(p),
+                        // Nobody reads messages: dropped, as the Deliver branch does.
+                        Err(mpsc::error::TrySendError::Closed(_)) => {}
+                    }
+                }
                 Event::Message(p) => self.deliver.push_back(p),
                 Event::Published(Token::Publish(r)) => {
                     let _ = r.send(Ok(()));
