@@ -70,6 +70,19 @@ async fn create(topic: &str, partitions: i32) {
     c.close();
 }
 
+/// Produces `prefix0`, `prefix1` ... (the `range`) to `topic` over PLAINTEXT, uncompressed,
+/// as [`produce`] does.
+async fn fill(topic: &str, parts: Option<i32>, prefix: &str, range: std::ops::Range<usize>) {
+    produce(
+        Listener::Plaintext.config(),
+        topic,
+        parts,
+        Compression::None,
+        &values(prefix, range),
+    )
+    .await;
+}
+
 fn values(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|i| format!("{prefix}{i}")).collect()
 }
@@ -151,14 +164,7 @@ async fn without_group_reads_every_compression() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latest_reset_skips_existing_records() {
     let topic = unique_topic("consume-latest");
-    produce(
-        Listener::Plaintext.config(),
-        &topic,
-        None,
-        Compression::None,
-        &values("old", 0..5),
-    )
-    .await;
+    fill(&topic, None, "old", 0..5).await;
     let mut c = Consumer::connect(ConsumerConfig::new(Listener::Plaintext.config()))
         .await
         .expect("connect");
@@ -166,14 +172,7 @@ async fn latest_reset_skips_existing_records() {
     // Resolves the start (the end now) before new records arrive.
     c.seek_to_end().await.expect("seek_to_end");
     assert_eq!(c.position(&TopicPartition::new(&topic, 0)), Some(5));
-    produce(
-        Listener::Plaintext.config(),
-        &topic,
-        None,
-        Compression::None,
-        &values("new", 0..3),
-    )
-    .await;
+    fill(&topic, None, "new", 0..3).await;
     let got = take(&mut c, 3, Duration::from_secs(30)).await;
     assert_eq!(
         got.iter().map(value).collect::<Vec<_>>(),
@@ -351,14 +350,7 @@ async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -
 /// Produces 40 more records (`prefix`0..40, over 4 partitions) and waits
 /// until the members together have seen `total` distinct values.
 async fn produce_and_see(topic: &str, prefix: &str, log: &Log, total: usize) {
-    produce(
-        Listener::Plaintext.config(),
-        topic,
-        Some(4),
-        Compression::None,
-        &values(prefix, 0..40),
-    )
-    .await;
+    fill(topic, Some(4), prefix, 0..40).await;
     wait_for(&format!("{total} records"), Duration::from_secs(60), || {
         let l = log.lock().expect("lock");
         l.iter()
@@ -394,14 +386,7 @@ async fn split_and_take_over(assignor: Assignor) {
     let topic = unique_topic("consume-split");
     create(&topic, 4).await;
     let group = unique_topic("group-split");
-    produce(
-        Listener::Plaintext.config(),
-        &topic,
-        Some(4),
-        Compression::None,
-        &values("a", 0..40),
-    )
-    .await;
+    fill(&topic, Some(4), "a", 0..40).await;
     let log: Log = Arc::default();
     let assignment: Arc<Mutex<HashMap<String, Vec<TopicPartition>>>> = Arc::default();
     let (stop_a, rx_a) = tokio::sync::watch::channel(false);
@@ -612,14 +597,7 @@ async fn crashed_member_is_replaced_after_the_session_timeout() {
     let topic = unique_topic("consume-crash");
     create(&topic, 2).await;
     let group = unique_topic("group-crash");
-    produce(
-        Listener::Plaintext.config(),
-        &topic,
-        Some(2),
-        Compression::None,
-        &values("x", 0..20),
-    )
-    .await;
+    fill(&topic, Some(2), "x", 0..20).await;
     let log: Log = Arc::default();
     let assignment: Arc<Mutex<HashMap<String, Vec<TopicPartition>>>> = Arc::default();
     let (stop_a, rx_a) = tokio::sync::watch::channel(false);
@@ -657,14 +635,7 @@ async fn crashed_member_is_replaced_after_the_session_timeout() {
         crashed.elapsed() >= Duration::from_secs(5),
         "not before the session expired"
     );
-    produce(
-        Listener::Plaintext.config(),
-        &topic,
-        Some(2),
-        Compression::None,
-        &values("y", 0..20),
-    )
-    .await;
+    fill(&topic, Some(2), "y", 0..20).await;
     wait_for("all 40 records", Duration::from_secs(60), || {
         let l = log.lock().expect("lock");
         l.iter()
@@ -684,14 +655,7 @@ async fn member_that_stops_polling_leaves_and_rejoins() {
     let topic = unique_topic("consume-pollgap");
     create(&topic, 2).await;
     let group = unique_topic("group-pollgap");
-    produce(
-        Listener::Plaintext.config(),
-        &topic,
-        Some(2),
-        Compression::None,
-        &values("p", 0..10),
-    )
-    .await;
+    fill(&topic, Some(2), "p", 0..10).await;
     let config = ConsumerConfig {
         max_poll_interval: Duration::from_secs(2),
         rebalance_timeout: Duration::from_secs(5),
@@ -801,14 +765,7 @@ async fn share_with_java(assignor: Assignor, java_assignor: Option<&str>) {
     let topic = unique_topic("consume-java");
     create(&topic, 2).await;
     let group = unique_topic("group-java");
-    produce(
-        Listener::Plaintext.config(),
-        &topic,
-        Some(2),
-        Compression::None,
-        &values("j", 0..20),
-    )
-    .await;
+    fill(&topic, Some(2), "j", 0..20).await;
     let log: Log = Arc::default();
     let assignment: Arc<Mutex<HashMap<String, Vec<TopicPartition>>>> = Arc::default();
     let (stop, rx) = tokio::sync::watch::channel(false);
@@ -853,14 +810,7 @@ async fn share_with_java(assignor: Assignor, java_assignor: Option<&str>) {
         .get("rust")
         .cloned()
         .unwrap_or_default();
-    produce(
-        Listener::Plaintext.config(),
-        &topic,
-        Some(2),
-        Compression::None,
-        &values("k", 0..20),
-    )
-    .await;
+    fill(&topic, Some(2), "k", 0..20).await;
     let out = tokio::task::spawn_blocking(move || java.join().expect("java thread"))
         .await
         .expect("join");
@@ -933,14 +883,7 @@ async fn java_leader_hands_a_partition_to_our_cooperative_member() {
     let group = unique_topic("group-javalead");
     let parts: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new(&topic, p)).collect();
     // "j": before our member joins, all of them the Java member's.
-    produce(
-        Listener::Plaintext.config(),
-        &topic,
-        Some(2),
-        Compression::None,
-        &values("j", 0..20),
-    )
-    .await;
+    fill(&topic, Some(2), "j", 0..20).await;
     // Its 40 s idle timeout (since its last record) keeps it in the group
     // through both rebalances on a loaded machine, and a failing test leaves
     // no process behind for long. The test ends it earlier.
@@ -1058,14 +1001,7 @@ async fn java_leader_hands_a_partition_to_our_cooperative_member() {
     let mine = assignment.lock().expect("lock")["rust"][0].partition;
 
     // "k": after the split, each member reads its own partition's.
-    produce(
-        Listener::Plaintext.config(),
-        &topic,
-        Some(2),
-        Compression::None,
-        &values("k", 0..20),
-    )
-    .await;
+    fill(&topic, Some(2), "k", 0..20).await;
     wait_for("all 40 records read", Duration::from_secs(30), || {
         let mut seen: BTreeSet<String> = log
             .lock()
@@ -1367,14 +1303,7 @@ async fn static_member_comes_back_without_waiting() {
     let topic = unique_topic("consume-static");
     create(&topic, 2).await;
     let group = unique_topic("group-static");
-    produce(
-        Listener::Plaintext.config(),
-        &topic,
-        Some(2),
-        Compression::None,
-        &values("s", 0..20),
-    )
-    .await;
+    fill(&topic, Some(2), "s", 0..20).await;
     let config = ConsumerConfig {
         group_instance_id: Some("instance-1".into()),
         rebalance_timeout: Duration::from_secs(20),
@@ -1423,14 +1352,7 @@ async fn new_partitions_of_a_subscribed_topic_get_assigned() {
         .await
         .expect("connect");
     c.subscribe([topic.clone()]).expect("subscribe");
-    produce(
-        Listener::Plaintext.config(),
-        &topic,
-        Some(2),
-        Compression::None,
-        &values("before", 0..2),
-    )
-    .await;
+    fill(&topic, Some(2), "before", 0..2).await;
     let got = take(&mut c, 2, Duration::from_secs(60)).await;
     assert_eq!(got.len(), 2);
 
