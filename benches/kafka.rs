@@ -28,7 +28,7 @@ use rdkafka::config::ClientConfig as RdConfig;
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
 use sinetstream::MessageWriter;
-use sinetstream_benches::{Better, Measurement, Role, process_cpu};
+use sinetstream_benches::{Better, BrokerLoad, Measurement, Role, pid_in, process_cpu};
 use sinetstream_e2e::brokers::{kafka, repo_root, unique_topic};
 use sinetstream_kafka::{Acks, ClientConfig, Producer, ProducerConfig, ProducerRecord};
 
@@ -61,18 +61,27 @@ struct Run {
     mib_per_s: f64,
     /// CPU time of this process per record, if measured (in-process clients).
     cpu_us_per_record: Option<f64>,
+    /// The broker's CPU time per record (µs) and busy share of one core over the timed
+    /// stretch, if measured (in-process clients).
+    broker: Option<(f64, f64)>,
 }
 
 impl Run {
-    fn from(s: &Settings, elapsed: Duration, cpu: Option<Duration>) -> Run {
+    fn from(s: &Settings, elapsed: Duration, cpu: Option<Duration>, broker: &BrokerLoad) -> Run {
         let secs = elapsed.as_secs_f64().max(1e-9);
         let rps = s.n as f64 / secs;
         Run {
             records_per_s: rps,
             mib_per_s: rps * s.size as f64 / (1024.0 * 1024.0),
             cpu_us_per_record: cpu.map(|c| c.as_secs_f64() * 1e6 / s.n as f64),
+            broker: broker.finish(s.n),
         }
     }
+}
+
+/// The broker's pid, for its CPU time.
+fn broker_pid() -> Option<u32> {
+    pid_in(&format!("{}/kafka.pid", kafka().get("KAFKA_RUN_DIR")))
 }
 
 fn bootstrap() -> String {
@@ -122,6 +131,7 @@ async fn ours_direct(s: Settings) -> Run {
     // One shared name for all records (ProducerRecord::new's documented idiom).
     let name: Arc<str> = Arc::from(topic.as_str());
     let cpu0 = process_cpu();
+    let load = BrokerLoad::start(broker_pid());
     let t0 = Instant::now();
     let mut deliveries = Vec::with_capacity(s.n);
     for _ in 0..s.n {
@@ -135,7 +145,7 @@ async fn ours_direct(s: Settings) -> Run {
     for d in deliveries {
         d.await.expect("delivered");
     }
-    let run = Run::from(&s, t0.elapsed(), Some(process_cpu() - cpu0));
+    let run = Run::from(&s, t0.elapsed(), Some(process_cpu() - cpu0), &load);
     p.close().await.expect("close");
     run
 }
@@ -161,12 +171,13 @@ async fn ours_facade(s: Settings) -> Run {
     w.flush().await.expect("flush");
     let value = vec![b'x'; s.size];
     let cpu0 = process_cpu();
+    let load = BrokerLoad::start(broker_pid());
     let t0 = Instant::now();
     for _ in 0..s.n {
         w.publish(value.clone()).await.expect("publish");
     }
     w.flush().await.expect("flush");
-    let run = Run::from(&s, t0.elapsed(), Some(process_cpu() - cpu0));
+    let run = Run::from(&s, t0.elapsed(), Some(process_cpu() - cpu0), &load);
     w.close().await.expect("close");
     run
 }
@@ -212,6 +223,7 @@ fn librdkafka(s: Settings, topic: &str) -> Run {
     ok.store(0, Ordering::Relaxed);
     let value = vec![b'x'; s.size];
     let cpu0 = process_cpu();
+    let load = BrokerLoad::start(broker_pid());
     let t0 = Instant::now();
     for i in 0..s.n {
         let mut rec = BaseRecord::<(), [u8]>::to(topic).payload(&value[..]);
@@ -230,7 +242,7 @@ fn librdkafka(s: Settings, topic: &str) -> Run {
         }
     }
     p.flush(Duration::from_secs(120)).expect("flush");
-    let run = Run::from(&s, t0.elapsed(), Some(process_cpu() - cpu0));
+    let run = Run::from(&s, t0.elapsed(), Some(process_cpu() - cpu0), &load);
     assert_eq!(
         failed.load(Ordering::Relaxed),
         0,
@@ -286,6 +298,7 @@ fn java(s: Settings, topic: &str) -> Run {
         records_per_s: num_before("records/sec"),
         mib_per_s: num_before("MB/sec"),
         cpu_us_per_record: None,
+        broker: None,
     }
 }
 
@@ -342,6 +355,16 @@ fn emit(s: &Settings, client: &str, role: Role, r: &Run) {
     if let Some(cpu) = r.cpu_us_per_record {
         Measurement {
             metric: "client CPU per record",
+            value: cpu,
+            unit: "µs",
+            better: Better::Lower,
+            ..m
+        }
+        .emit();
+    }
+    if let Some((cpu, _)) = r.broker {
+        Measurement {
+            metric: "broker CPU per record",
             value: cpu,
             unit: "µs",
             better: Better::Lower,
@@ -424,17 +447,23 @@ fn main() {
         "records/s (MiB/s), best of {rounds} rounds; ratios are ours / reference (>1 = ours faster); CPU = this process's CPU µs per record\n"
     );
     println!(
-        "| record | acks | records | sinetstream-kafka | facade writer | librdkafka | Java ProducerPerformance | kafka/librdkafka | kafka/Java | facade/librdkafka | facade/Java | CPU µs/rec: kafka / facade / librdkafka |"
+        "| record | acks | records | sinetstream-kafka | facade writer | librdkafka | Java ProducerPerformance | kafka/librdkafka | kafka/Java | facade/librdkafka | facade/Java | CPU µs/rec: kafka / facade / librdkafka | broker CPU µs/rec (busy): kafka / facade / librdkafka |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (s, d, f, rd, jv) in &rows {
         let ratio = |a: &Run, b: &Run| a.records_per_s / b.records_per_s;
         let cpu = |r: &Run| {
             r.cpu_us_per_record
                 .map_or_else(|| "-".to_owned(), |c| format!("{c:.2}"))
         };
+        let broker = |r: &Run| {
+            r.broker.map_or_else(
+                || "-".to_owned(),
+                |(c, busy)| format!("{c:.2} ({:.0}%)", busy * 100.0),
+            )
+        };
         println!(
-            "| {} B | {} | {} | {} | {} | {} | {} | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {} / {} / {} |",
+            "| {} B | {} | {} | {} | {} | {} | {} | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {} / {} / {} | {} / {} / {} |",
             s.size,
             s.acks(),
             s.n,
@@ -448,10 +477,13 @@ fn main() {
             ratio(f, jv),
             cpu(d),
             cpu(f),
-            cpu(rd)
+            cpu(rd),
+            broker(d),
+            broker(f),
+            broker(rd)
         );
     }
     println!(
-        "\nThe facade writer's records carry the SINETStream v3 header and Avro envelope (+~20 B per record); its MiB/s count the user payload."
+        "\nBroker CPU: the broker process's CPU time per record over the timed stretch, and its share of one core (busy); 100% is one of the machine's cores.\n\nThe facade writer's records carry the SINETStream v3 header and Avro envelope (+~20 B per record); its MiB/s count the user payload."
     );
 }

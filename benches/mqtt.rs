@@ -4,12 +4,17 @@
 //! `cargo bench -p sinetstream-benches --bench mqtt` (env `BENCH_N` = messages per run,
 //! default 50,000; `BENCH_RTT` = round trips, default 2,000). With `BENCH_JSON=FILE` each
 //! figure is also appended to FILE as one JSON line (see `sinetstream_benches::Measurement`).
+//!
+//! mosquitto's own CPU time per message is measured too, with how busy it was: mosquitto
+//! runs on one thread, and once it is busy nearly all the time it sets the pace for every
+//! client alike.
 
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, MqttOptions as RumqttOptions, Packet, QoS as RQoS};
 use sinetstream_benches::{
-    Better, Measurement, Role, Row, emit_row, percentile, print_table, process_cpu,
+    Better, BrokerLoad, Measurement, Role, Row, emit_row, percentile, pid_in, print_table,
+    process_cpu,
 };
 use sinetstream_e2e::brokers::{mosquitto, unique_topic};
 use sinetstream_mqtt::{MqttClient, MqttOptions, QoS};
@@ -352,6 +357,8 @@ fn main() {
         // Each figure: best of three alternating runs, to damp noise on a shared 2-core machine;
         // CPU per message is the whole process's CPU time over the run (clients, not broker).
         let mut cpu_rows = Vec::new();
+        let mut broker_rows = Vec::new();
+        let broker = pid_in(mosquitto().get("MQTT_PID_FILE"));
         for (label, q, rq) in [
             (
                 "QoS 0 publish→receive",
@@ -367,17 +374,28 @@ fn main() {
         ] {
             let (mut o, mut r) = (0f64, 0f64);
             let (mut oc, mut rc) = (f64::MAX, f64::MAX);
+            // mosquitto's CPU per message (least of the runs) and busy share (most).
+            let (mut ob, mut rb) = ((f64::MAX, 0f64), (f64::MAX, 0f64));
+            let worst = |acc: &mut (f64, f64), load: Option<(f64, f64)>| {
+                if let Some((per, busy)) = load {
+                    *acc = (acc.0.min(per), acc.1.max(busy));
+                }
+            };
             for _ in 0..3 {
                 let c0 = process_cpu();
+                let b = BrokerLoad::start(broker);
                 let x = match q {
                     Some(q) => ours_throughput(n, q).await,
                     None => ours_pub_only(n).await,
                 };
+                worst(&mut ob, b.finish(n));
                 let c1 = process_cpu();
+                let b = BrokerLoad::start(broker);
                 let y = match q {
                     Some(_) => rumqttc_throughput(n, rq).await,
                     None => rumqttc_pub_only(n).await,
                 };
+                worst(&mut rb, b.finish(n));
                 let c2 = process_cpu();
                 o = o.max(x);
                 r = r.max(y);
@@ -409,8 +427,33 @@ fn main() {
                 [OURS, RUMQTTC],
             );
             cpu_rows.push(cpu_row);
+            if broker.is_some() {
+                // Its busy shares (ours / rumqttc's run) in the name: near 100%, mosquitto
+                // set the pace of both.
+                let busy = format!(
+                    "mosquitto busy {:.0}% / {:.0}% of a core",
+                    ob.1 * 100.0,
+                    rb.1 * 100.0
+                );
+                let broker_row = Row {
+                    name: format!("mosquitto CPU per message, {label} ({busy})"),
+                    unit: "µs",
+                    ours: ob.0,
+                    reference: rb.0,
+                    higher_is_better: false,
+                };
+                emit_row(
+                    "mqtt",
+                    &case,
+                    &format!("broker CPU per message ({busy})"),
+                    &broker_row,
+                    [OURS, RUMQTTC],
+                );
+                broker_rows.push(broker_row);
+            }
         }
         rows.extend(cpu_rows);
+        rows.extend(broker_rows);
         let ro = ours_rtt(k).await;
         let rr = rumqttc_rtt(k).await;
         for (p, name) in [(50.0, "round trip p50"), (99.0, "round trip p99")] {

@@ -57,7 +57,22 @@ pub fn print_table(title: &str, reference: &str, rows: &[Row]) {
 /// CPU time (user + system) this process has used so far, from `/proc/self/stat` (Linux; zero
 /// elsewhere). Its resolution is a clock tick (10 ms), so measure runs of a second or more.
 pub fn process_cpu() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    cpu_from_stat("/proc/self/stat")
+}
+
+/// CPU time (user + system, all threads) process `pid` has used so far, as [`process_cpu`]
+/// reads it: for a broker's share of a run.
+pub fn cpu_of(pid: u32) -> Duration {
+    cpu_from_stat(&format!("/proc/{pid}/stat"))
+}
+
+/// The pid in a broker's pid file, if the file holds one.
+pub fn pid_in(file: &str) -> Option<u32> {
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+fn cpu_from_stat(path: &str) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return Duration::ZERO;
     };
     // The command name (field 2) may hold spaces; the fields after its ')' are fixed.
@@ -68,6 +83,36 @@ pub fn process_cpu() -> Duration {
     // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after ')'.
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// A broker's CPU use over a stretch of a benchmark: how busy it was, and its CPU time per
+/// message. When a broker is busy nearly all the time it sets the pace, and clients can only
+/// differ by what they make it do per message.
+#[derive(Debug, Clone, Copy)]
+pub struct BrokerLoad {
+    pid: Option<u32>,
+    cpu0: Duration,
+    t0: std::time::Instant,
+}
+
+impl BrokerLoad {
+    /// Starts measuring the process `pid` (nothing is measured when `None`).
+    pub fn start(pid: Option<u32>) -> BrokerLoad {
+        BrokerLoad {
+            pid,
+            cpu0: pid.map(cpu_of).unwrap_or_default(),
+            t0: std::time::Instant::now(),
+        }
+    }
+
+    /// The broker's CPU time per message (µs) and its busy share of the wall time (one core
+    /// = 1.0) since `start`, for `n` messages; `None` without a pid.
+    pub fn finish(&self, n: usize) -> Option<(f64, f64)> {
+        let pid = self.pid?;
+        let cpu = cpu_of(pid).saturating_sub(self.cpu0).as_secs_f64();
+        let wall = self.t0.elapsed().as_secs_f64().max(1e-9);
+        Some((cpu * 1e6 / n.max(1) as f64, cpu / wall))
+    }
 }
 
 /// Whether a larger or a smaller figure is better.
