@@ -288,3 +288,31 @@ async fn exclusive_stretch_holds_other_requests_back() {
     during.await.expect("task").expect("during");
     assert_eq!(script.await.expect("script"), vec![1, 2, 4, 3]);
 }
+
+/// A count on the wire sizes no allocation beyond the frame: a few bytes claiming billions of
+/// entries are an error, not an allocation failure that aborts the process (the vendored
+/// kafka-protocol patch, vendor/kafka-protocol/PATCHED.md).
+#[test]
+fn huge_counts_in_a_short_response_are_errors() {
+    // A Metadata response: correlation id, tagged fields (none) if flexible, throttle time,
+    // then `rest`.
+    let metadata = |version: i16, rest: &[u8]| {
+        let mut f = BytesMut::new();
+        f.put_i32(7);
+        if version >= 9 {
+            f.put_u8(0);
+        }
+        f.put_i32(0);
+        f.put_slice(rest);
+        decode_response::<MetadataRequest>(f.freeze(), version, "127.0.0.1:9092")
+    };
+    let u32_max_varint = [0xff, 0xff, 0xff, 0xff, 0x0f];
+    // Brokers: an array of i32::MAX entries.
+    assert!(metadata(4, &i32::MAX.to_be_bytes()).is_err(), "array");
+    // Brokers: a compact array of u32::MAX - 1 entries.
+    assert!(metadata(12, &u32_max_varint).is_err(), "compact array");
+    // One broker (node id 1) whose host is a compact string of u32::MAX - 2 bytes.
+    let mut host = vec![2, 0, 0, 0, 1];
+    host.extend_from_slice(&u32_max_varint);
+    assert!(metadata(12, &host).is_err(), "compact string");
+}
