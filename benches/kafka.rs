@@ -302,17 +302,33 @@ fn java(s: Settings, topic: &str) -> Run {
     }
 }
 
-/// One run of every client: ours direct, the facade, librdkafka, Java.
-fn run_all(rt: &tokio::runtime::Runtime, s: Settings) -> [Run; 4] {
-    let direct = rt.block_on(ours_direct(s));
-    let facade = rt.block_on(ours_facade(s));
-    let rd_topic = unique_topic("bench-kafka-rdkafka");
-    rt.block_on(create_topic(&rd_topic));
-    let rd = librdkafka(s, &rd_topic);
-    let java_topic = unique_topic("bench-kafka-java");
-    rt.block_on(create_topic(&java_topic));
-    let jv = java(s, &java_topic);
-    [direct, facade, rd, jv]
+/// One run of every client: ours direct, the facade, librdkafka, Java; in the reverse order
+/// when `reverse` (results always in that order). Alternating rounds give every client the
+/// first and the last place: the first run after a row's topics were deleted shares the broker
+/// with the deletion, and with best-of-rounds a fixed order favoured whoever came later.
+fn run_all(rt: &tokio::runtime::Runtime, s: Settings, reverse: bool) -> [Run; 4] {
+    let mut out = [Run::default(); 4];
+    let mut order = [0usize, 1, 2, 3];
+    if reverse {
+        order.reverse();
+    }
+    for i in order {
+        out[i] = match i {
+            0 => rt.block_on(ours_direct(s)),
+            1 => rt.block_on(ours_facade(s)),
+            2 => {
+                let topic = unique_topic("bench-kafka-rdkafka");
+                rt.block_on(create_topic(&topic));
+                librdkafka(s, &topic)
+            }
+            _ => {
+                let topic = unique_topic("bench-kafka-java");
+                rt.block_on(create_topic(&topic));
+                java(s, &topic)
+            }
+        };
+    }
+    out
 }
 
 /// Deletes the benchmark's topics (they hold gigabytes), with librdkafka's admin client.
@@ -399,7 +415,7 @@ fn main() {
         linger_ms,
     };
     eprintln!("kafka bench: warm-up, {} records per client", warm.n);
-    run_all(&rt, warm);
+    run_all(&rt, warm, false);
 
     let mut rows = Vec::new();
     for size in [100usize, 1024] {
@@ -412,14 +428,14 @@ fn main() {
                 batch,
                 linger_ms,
             };
-            // Best of `rounds`, the clients interleaved within each round.
+            // Best of `rounds`, the clients interleaved within each round, in turns of order.
             let mut best = [Run::default(); 4];
             for round in 1..=rounds {
                 eprintln!(
                     "kafka bench: {size} B, acks={}, {n} records, round {round}/{rounds}",
                     s.acks()
                 );
-                for (b, r) in best.iter_mut().zip(run_all(&rt, s)) {
+                for (b, r) in best.iter_mut().zip(run_all(&rt, s, round % 2 == 0)) {
                     if r.records_per_s > b.records_per_s {
                         *b = r;
                     }
