@@ -277,6 +277,15 @@ async fn group_resumes_from_committed_offsets() {
 
 type Log = Arc<Mutex<Vec<(String, ConsumerRecord)>>>;
 
+/// The values of every record logged so far, in the order logged.
+fn logged(log: &Log) -> Vec<String> {
+    log.lock()
+        .expect("lock")
+        .iter()
+        .map(|(_, r)| value(r))
+        .collect()
+}
+
 /// Runs a consumer in a task that polls until told to stop, logging every
 /// record under `name` and publishing its assignment.
 fn run_member(
@@ -352,12 +361,7 @@ async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -
 async fn produce_and_see(topic: &str, prefix: &str, log: &Log, total: usize) {
     fill(topic, Some(4), prefix, 0..40).await;
     wait_for(&format!("{total} records"), Duration::from_secs(60), || {
-        let l = log.lock().expect("lock");
-        l.iter()
-            .map(|(_, r)| value(r))
-            .collect::<BTreeSet<_>>()
-            .len()
-            == total
+        logged(log).into_iter().collect::<BTreeSet<_>>().len() == total
     })
     .await;
 }
@@ -637,12 +641,7 @@ async fn crashed_member_is_replaced_after_the_session_timeout() {
     );
     fill(&topic, Some(2), "y", 0..20).await;
     wait_for("all 40 records", Duration::from_secs(60), || {
-        let l = log.lock().expect("lock");
-        l.iter()
-            .map(|(_, r)| value(r))
-            .collect::<BTreeSet<_>>()
-            .len()
-            == 40
+        logged(&log).into_iter().collect::<BTreeSet<_>>().len() == 40
     })
     .await;
     stop_a.send_replace(true);
@@ -835,12 +834,7 @@ async fn share_with_java(assignor: Assignor, java_assignor: Option<&str>) {
         theirs.iter().all(|(p, _)| *p != mine[0].partition),
         "the Java member read our partition"
     );
-    let mut all: Vec<String> = log
-        .lock()
-        .expect("lock")
-        .iter()
-        .map(|(_, r)| value(r))
-        .collect();
+    let mut all = logged(&log);
     all.extend(theirs.into_iter().map(|(_, v)| v));
     let unique: BTreeSet<&String> = all.iter().collect();
     assert_eq!(unique.len(), 40, "every record read by one of the two");
@@ -1003,12 +997,7 @@ async fn java_leader_hands_a_partition_to_our_cooperative_member() {
     // "k": after the split, each member reads its own partition's.
     fill(&topic, Some(2), "k", 0..20).await;
     wait_for("all 40 records read", Duration::from_secs(30), || {
-        let mut seen: BTreeSet<String> = log
-            .lock()
-            .expect("lock")
-            .iter()
-            .map(|(_, r)| value(r))
-            .collect();
+        let mut seen: BTreeSet<String> = logged(&log).into_iter().collect();
         seen.extend(theirs.lock().expect("lock").iter().map(|(_, v)| v.clone()));
         seen.len() == 40
     })
@@ -1077,12 +1066,7 @@ async fn java_leader_hands_a_partition_to_our_cooperative_member() {
         10,
         "the Java member read its partition: {after:?}"
     );
-    let mut all: Vec<String> = log
-        .lock()
-        .expect("lock")
-        .iter()
-        .map(|(_, r)| value(r))
-        .collect();
+    let mut all = logged(&log);
     assert!(
         all.iter().all(|v| v.starts_with('k')),
         "ours read a record the Java member had committed: {all:?}"
