@@ -17,7 +17,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -254,6 +254,10 @@ impl Messenger {
         });
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let (exclusive, exclusive_rx) = mpsc::unbounded_channel();
+        // Responses to pipelined requests arrive back to back: a buffer takes several (length
+        // and body) per read; a frame larger than the buffer bypasses it (tokio's BufReader
+        // reads straight into the frame when its buffer is empty).
+        let rd = BufReader::with_capacity(64 * 1024, rd);
         let reader = tokio::spawn(read_loop(rd, Arc::clone(&shared), max_frame_bytes));
         let writer = tokio::spawn(write_loop(
             BufWriter::with_capacity(64 * 1024, wr),
