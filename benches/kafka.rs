@@ -6,7 +6,8 @@
 //! `cargo bench -p sinetstream-benches --bench kafka`. Environment: `BENCH_N` records per run
 //! for 100-byte records (default 200,000; 1 KB runs use half as many), `BENCH_BATCH` batch
 //! size in bytes for every client (default 16,384, the Java default), `BENCH_LINGER_MS`
-//! (default 5, the Java 4.x default), `BENCH_ROUNDS` (default 2; the best round is reported).
+//! (default 5, the Java 4.x default), `BENCH_ROUNDS` (default 2; the best round is reported),
+//! `BENCH_WORKERS` (default 2: the worker threads of the tokio runtime our clients run on).
 //! A warm-up round of every client comes first and is not reported. With `BENCH_JSON=FILE`
 //! each figure is also appended to FILE as one JSON line (see `sinetstream_benches::Measurement`).
 //!
@@ -15,6 +16,11 @@
 //! Each run writes to a new topic, created beforehand (by one record from our producer) so that
 //! topic creation is not timed. Time runs from the first send to the last acknowledgement.
 //! MB/s are MiB/s of record values, as ProducerPerformance counts them.
+//!
+//! A fifth column, the pre-encoded replay, is no client: the same batches, encoded before the
+//! clock starts, written over one connection with 5 requests in flight by one thread that does
+//! nothing else. It shows the broker's own pace for one producer connection (benches/README.md,
+//! "Reading the figures").
 
 use std::process::Command;
 use std::sync::Arc;
@@ -302,13 +308,172 @@ fn java(s: Settings, topic: &str) -> Run {
     }
 }
 
-/// One run of every client: ours direct, the facade, librdkafka, Java; in the reverse order
-/// when `reverse` (results always in that order). Alternating rounds give every client the
-/// first and the last place: the first run after a row's topics were deleted shares the broker
-/// with the deletion, and with best-of-rounds a fixed order favoured whoever came later.
-fn run_all(rt: &tokio::runtime::Runtime, s: Settings, reverse: bool) -> [Run; 4] {
-    let mut out = [Run::default(); 4];
-    let mut order = [0usize, 1, 2, 3];
+/// The Produce version the replay speaks: flexible, and within what Kafka 3.9 and 4.x
+/// accept (3..=12). Our producer negotiates the highest the broker offers (v12 with Kafka 4.x);
+/// probes of it pinned to v9 or v10 moved neither its throughput nor the broker's CPU beyond
+/// the noise.
+const REPLAY_PRODUCE_VERSION: i16 = 9;
+
+/// How many `s.size`-byte records fill one batch of at most `s.batch` bytes, as the clients
+/// fill theirs (`DumpLogSegments` showed 148 per batch for ours and 147 for librdkafka at
+/// 100 B; 15 for both at 1 KB).
+fn records_per_batch(s: &Settings) -> usize {
+    let mut k = 1;
+    while encoded_batch(s, k + 1, 0).len() <= s.batch {
+        k += 1;
+    }
+    k
+}
+
+/// One uncompressed, non-idempotent record batch of `k` records of `s.size` bytes.
+fn encoded_batch(s: &Settings, k: usize, timestamp: i64) -> bytes::Bytes {
+    use kafka_protocol::records::{
+        Compression, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
+        Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let value = bytes::Bytes::from(vec![b'x'; s.size]);
+    let records: Vec<Record> = (0..k)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
+            producer_id: NO_PRODUCER_ID,
+            producer_epoch: NO_PRODUCER_EPOCH,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // kafka-protocol starts a new batch where `offset - sequence` changes, and writes
+            // the first record's sequence as the batch's: NO_SEQUENCE (-1) for the first, then
+            // counting up keeps one batch with no sequence.
+            sequence: NO_SEQUENCE + i as i32,
+            timestamp,
+            key: None,
+            value: Some(value.clone()),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode the batch");
+    buf.freeze()
+}
+
+/// One Produce request frame (length prefix included) for `topic`'s partition 0, carrying
+/// `batch`; its correlation id is at bytes 8..12.
+fn produce_frame(s: &Settings, topic: &str, batch: bytes::Bytes) -> Vec<u8> {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ApiKey, ProduceRequest, RequestHeader, TopicName};
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    let v = REPLAY_PRODUCE_VERSION;
+    let header = RequestHeader::default()
+        .with_request_api_key(ApiKey::Produce as i16)
+        .with_request_api_version(v)
+        .with_client_id(Some(StrBytes::from_static_str("replay")));
+    let req = ProduceRequest::default()
+        .with_acks(if s.acks_all { -1 } else { 1 })
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(batch)),
+                ]),
+        ]);
+    let mut body = bytes::BytesMut::new();
+    header
+        .encode(&mut body, ApiKey::Produce.request_header_version(v))
+        .expect("encode the header");
+    req.encode(&mut body, v).expect("encode the request");
+    let len = u32::try_from(body.len()).expect("frame length");
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// The pre-encoded replay, the broker's pace for one connection without a client: the same
+/// batches as the clients send (records per batch as above, one partition), encoded before the
+/// clock starts and written back to back over one TCP connection with up to 5 requests in
+/// flight (the clients' default), from one thread that only writes and reads (no hand-over
+/// between threads, no encoding). It is not idempotent, even at acks=all (with one replica the
+/// broker's work differs by a sequence check). Responses are decoded and checked for errors.
+fn replay(s: Settings, topic: &str) -> Run {
+    use kafka_protocol::messages::{ApiKey, ProduceResponse, ResponseHeader};
+    use kafka_protocol::protocol::Decodable;
+    use std::io::{Read, Write};
+
+    let per_batch = records_per_batch(&s);
+    let requests = s.n.div_ceil(per_batch);
+    eprintln!("kafka bench: replay of {requests} requests of {per_batch} records");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut frame = produce_frame(&s, topic, encoded_batch(&s, per_batch, now_ms));
+    let stream = std::net::TcpStream::connect(bootstrap()).expect("replay: connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let mut reader =
+        std::io::BufReader::with_capacity(64 * 1024, stream.try_clone().expect("clone"));
+    let mut writer = stream;
+    let v = REPLAY_PRODUCE_VERSION;
+    let mut read_response = || {
+        let mut len = [0u8; 4];
+        reader
+            .read_exact(&mut len)
+            .expect("replay: response length");
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+        reader.read_exact(&mut body).expect("replay: response");
+        let mut b = bytes::Bytes::from(body);
+        ResponseHeader::decode(&mut b, ApiKey::Produce.response_header_version(v))
+            .expect("replay: response header");
+        let r = ProduceResponse::decode(&mut b, v).expect("replay: response body");
+        for t in &r.responses {
+            for p in &t.partition_responses {
+                assert_eq!(
+                    p.error_code, 0,
+                    "replay: Produce error {} ({:?}, {:?})",
+                    p.error_code, p.error_message, p.record_errors
+                );
+            }
+        }
+    };
+    let load = BrokerLoad::start(broker_pid());
+    let t0 = Instant::now();
+    let (mut sent, mut answered) = (0, 0);
+    while answered < requests {
+        // The broker reads a connection's next request only after answering the previous
+        // one, and the socket buffers hold 5 frames, so these writes do not wait on it.
+        while sent < requests && sent - answered < 5 {
+            frame[8..12].copy_from_slice(&(sent as i32).to_be_bytes());
+            writer.write_all(&frame).expect("replay: write");
+            sent += 1;
+        }
+        read_response();
+        answered += 1;
+    }
+    let sent = Settings {
+        n: requests * per_batch,
+        ..s
+    };
+    Run::from(&sent, t0.elapsed(), None, &load)
+}
+
+/// One run of every client: ours direct, the facade, librdkafka, Java, and the pre-encoded
+/// replay; in the reverse order when `reverse` (results always in that order). Alternating
+/// rounds give every client the first and the last place: the first run after a row's topics
+/// were deleted shares the broker with the deletion, and with best-of-rounds a fixed order
+/// favoured whoever came later.
+fn run_all(rt: &tokio::runtime::Runtime, s: Settings, reverse: bool) -> [Run; 5] {
+    let mut out = [Run::default(); 5];
+    let mut order = [0usize, 1, 2, 3, 4];
     if reverse {
         order.reverse();
     }
@@ -321,10 +486,15 @@ fn run_all(rt: &tokio::runtime::Runtime, s: Settings, reverse: bool) -> [Run; 4]
                 rt.block_on(create_topic(&topic));
                 librdkafka(s, &topic)
             }
-            _ => {
+            3 => {
                 let topic = unique_topic("bench-kafka-java");
                 rt.block_on(create_topic(&topic));
                 java(s, &topic)
+            }
+            _ => {
+                let topic = unique_topic("bench-kafka-replay");
+                rt.block_on(create_topic(&topic));
+                replay(s, &topic)
             }
         };
     }
@@ -401,7 +571,7 @@ fn main() {
     let linger_ms = env_usize("BENCH_LINGER_MS", 5) as u64;
     let rounds = env_usize("BENCH_ROUNDS", 2).max(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(env_usize("BENCH_WORKERS", 2).max(1))
         .enable_all()
         .build()
         .expect("runtime");
@@ -429,7 +599,7 @@ fn main() {
                 linger_ms,
             };
             // Best of `rounds`, the clients interleaved within each round, in turns of order.
-            let mut best = [Run::default(); 4];
+            let mut best = [Run::default(); 5];
             for round in 1..=rounds {
                 eprintln!(
                     "kafka bench: {size} B, acks={}, {n} records, round {round}/{rounds}",
@@ -441,18 +611,19 @@ fn main() {
                     }
                 }
             }
-            rows.push((s, best[0], best[1], best[2], best[3]));
+            rows.push((s, best[0], best[1], best[2], best[3], best[4]));
             delete_topics(&rt);
         }
     }
 
     let librdkafka_name = format!("librdkafka {}", rdkafka::util::get_rdkafka_version().1);
     let java_name = format!("Java {} ProducerPerformance", h.get("KAFKA_VERSION"));
-    for (s, d, f, rd, jv) in &rows {
+    for (s, d, f, rd, jv, cl) in &rows {
         emit(s, "sinetstream-kafka", Role::Ours, d);
         emit(s, "facade writer (v3 envelope)", Role::Ours, f);
         emit(s, &librdkafka_name, Role::Reference, rd);
         emit(s, &java_name, Role::Reference, jv);
+        emit(s, "pre-encoded replay (no client)", Role::Reference, cl);
     }
 
     println!(
@@ -463,10 +634,10 @@ fn main() {
         "records/s (MiB/s), best of {rounds} rounds; ratios are ours / reference (>1 = ours faster); CPU = this process's CPU µs per record\n"
     );
     println!(
-        "| record | acks | records | sinetstream-kafka | facade writer | librdkafka | Java ProducerPerformance | kafka/librdkafka | kafka/Java | facade/librdkafka | facade/Java | CPU µs/rec: kafka / facade / librdkafka | broker CPU µs/rec (busy): kafka / facade / librdkafka |"
+        "| record | acks | records | sinetstream-kafka | facade writer | librdkafka | Java ProducerPerformance | pre-encoded replay | kafka/librdkafka | kafka/Java | facade/librdkafka | facade/Java | share of replay: kafka / librdkafka / Java | CPU µs/rec: kafka / facade / librdkafka | broker CPU µs/rec (busy): kafka / facade / librdkafka / replay |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (s, d, f, rd, jv) in &rows {
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (s, d, f, rd, jv, cl) in &rows {
         let ratio = |a: &Run, b: &Run| a.records_per_s / b.records_per_s;
         let cpu = |r: &Run| {
             r.cpu_us_per_record
@@ -479,7 +650,7 @@ fn main() {
             )
         };
         println!(
-            "| {} B | {} | {} | {} | {} | {} | {} | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {} / {} / {} | {} / {} / {} |",
+            "| {} B | {} | {} | {} | {} | {} | {} | {} | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.0}% / {:.0}% / {:.0}% | {} / {} / {} | {} / {} / {} / {} |",
             s.size,
             s.acks(),
             s.n,
@@ -487,19 +658,24 @@ fn main() {
             fmt_run(f),
             fmt_run(rd),
             fmt_run(jv),
+            fmt_run(cl),
             ratio(d, rd),
             ratio(d, jv),
             ratio(f, rd),
             ratio(f, jv),
+            ratio(d, cl) * 100.0,
+            ratio(rd, cl) * 100.0,
+            ratio(jv, cl) * 100.0,
             cpu(d),
             cpu(f),
             cpu(rd),
             broker(d),
             broker(f),
-            broker(rd)
+            broker(rd),
+            broker(cl)
         );
     }
     println!(
-        "\nBroker CPU: the broker process's CPU time per record over the timed stretch, and its share of one core (busy); 100% is one of the machine's cores.\n\nThe facade writer's records carry the SINETStream v3 header and Avro envelope (+~20 B per record); its MiB/s count the user payload."
+        "\nPre-encoded replay: the clients' batches, encoded before the clock starts and written back to back over one connection with 5 requests in flight, by one thread that does nothing else: the pace of the broker for one producer connection (it reads a connection's next request only after answering the previous one).\n\nBroker CPU: the broker process's CPU time per record over the timed stretch, and its share of one core (busy); 100% is one of the machine's cores.\n\nThe facade writer's records carry the SINETStream v3 header and Avro envelope (+~20 B per record); its MiB/s count the user payload."
     );
 }
